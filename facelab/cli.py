@@ -1,0 +1,91 @@
+"""The `facelab` command line.
+
+Each command maps its options to a config and makes one library call. This module (and the
+`cli_*` modules it registers) is the only place that prints or draws progress bars.
+
+Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usage error;
+3 a batch job finished but some items failed (they are listed in the summary); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+import click
+
+from facelab import __version__
+from facelab.errors import FacelabError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+@dataclass
+class Globals:
+    device: str = "auto"
+    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+
+
+def echo(ctx: click.Context, message: str, err: bool = False) -> None:
+    """Print unless --quiet."""
+    if ctx.find_object(Globals) is None or ctx.find_object(Globals).verbosity >= 0:
+        click.echo(message, err=err)
+
+
+class FacelabGroup(click.Group):
+    """A click group that turns FacelabError into a one-line message (traceback only with -v)."""
+
+    def invoke(self, ctx: click.Context):  # noqa: D102 - click API
+        try:
+            return super().invoke(ctx)
+        except FacelabError as exc:
+            g = ctx.find_object(Globals)
+            if g is not None and g.verbosity > 0:
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=FacelabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="facelab")
+@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
+              help="Where to run: CUDA when present (auto), or force one.")
+@click.option("-v", "--verbose", count=True, help="More logging; -v also shows tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.pass_context
+def cli(ctx: click.Context, device: str, verbose: int, quiet: bool) -> None:
+    """facelab: image-to-image translation, face swapping and deepfake detection.
+
+    \b
+    Examples:
+      facelab demo                                   # offline tour on the bundled samples
+      facelab translate --model horse2zebra horse.jpg -o zebra.jpg
+      facelab train cyclegan data/horse2zebra -o runs/h2z
+      facelab weights list
+
+    Exit codes: 0 ok, 1 failed, 2 usage error, 3 batch finished with some failed items, 130 interrupted.
+    """
+    g = Globals(device=device, verbosity=-1 if quiet else verbose)
+    ctx.obj = g
+    level = logging.WARNING if g.verbosity <= 0 else logging.INFO if g.verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from facelab import cli_translate, cli_weights
+
+    cli.add_command(cli_weights.weights)
+    cli_translate.register(cli)
+
+
+def main() -> None:
+    _register()
+    cli(prog_name="facelab")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Device choice and mixed precision, in one place so that nothing hard-codes 'cuda'."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+import torch
+
+from facelab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn `auto|cuda|cpu|cuda:N` into a torch.device; `auto` picks CUDA when present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda was asked for, but no CUDA device is available; use --device cpu")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ConfigError(f"unknown device {name!r}; choose one of auto, cuda, cpu")
+
+
+def amp_dtype(device: torch.device, enabled: bool | None = None) -> torch.dtype | None:
+    """The autocast dtype to use, or None for full float32.
+
+    Mixed precision is on by default on CUDA (bf16 where the GPU supports it, else fp16 with a
+    GradScaler) and off on the CPU, where bf16 autocast is slower than float32 on most machines.
+    """
+    if enabled is None:
+        enabled = device.type == "cuda"
+    if not enabled:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    """`torch.autocast` when dtype is set, a no-op otherwise."""
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """A GradScaler that is enabled only for fp16 (bf16 has float32's range and needs none)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def set_cpu_threads(n: int | None = None) -> None:
+    """Use every core for intra-op work unless told otherwise (torch's default can be lower in containers)."""
+    if n is None:
+        import os
+
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, n))
