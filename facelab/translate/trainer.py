@@ -1,0 +1,306 @@
+"""One flat training loop for Pix2Pix and CycleGAN.
+
+    run_dir = train(cfg, on_step=callback)
+
+Reads top to bottom: 1. seed and device, 2. data, 3. model, 4. resume, 5. epochs of steps with
+logging, image grids and checkpoints, 6. the final checkpoint. Outputs in `cfg.out`:
+
+    config.json             the resolved config
+    log.jsonl, log.csv      one row of losses per logged iteration
+    images/                 grids of real/fake/reconstructed images every `display_every` iterations
+    index.html              the grids, newest epoch first
+    checkpoints/latest.pt   full training state (nets, optimisers, schedulers, pools, RNG, counters)
+    checkpoints/epoch_N.pt  the same every `save_epoch_every` epochs
+    final.pt                generators only, for `facelab translate --weights`
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import logging
+import math
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from facelab import __version__
+from facelab.checkpoint import FORMAT, atomic_save, net_record, safe_load
+from facelab.config import TrainConfig
+from facelab.data.datasets import AlignedDataset, Preprocess, UnalignedDataset, seed_worker
+from facelab.device import amp_dtype, grad_scaler, resolve_device
+from facelab.errors import ConfigError, InputError
+from facelab.io.image import tensor_to_image, write_image
+from facelab.translate.cyclegan import CycleGAN
+from facelab.translate.pix2pix import Pix2Pix
+
+log = logging.getLogger(__name__)
+
+LR_POLICIES = ("linear", "step", "cosine", "plateau")
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The official `get_scheduler`, stepped once per epoch.
+
+    linear: constant lr for `n_epochs`, then linear decay to zero over `n_epochs_decay`;
+    step: x0.1 every `lr_decay_iters` epochs; cosine: cosine annealing over `n_epochs`.
+    """
+    if cfg.lr_policy == "linear":
+        def rule(epoch: int) -> float:  # epoch counts from 0 here; the official epoch_count starts at 1
+            return 1.0 - max(0, epoch + 1 - cfg.n_epochs) / float(cfg.n_epochs_decay + 1)
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda=rule)
+    if cfg.lr_policy == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_iters, gamma=0.1)
+    if cfg.lr_policy == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.n_epochs, eta_min=0)
+    if cfg.lr_policy == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.2, threshold=0.01, patience=5)
+    raise ConfigError(f"unknown lr policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
+
+
+def build_model(cfg: TrainConfig, device: torch.device) -> CycleGAN | Pix2Pix:
+    dtype = amp_dtype(device, cfg.amp)
+    cls = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix}.get(cfg.model)
+    if cls is None:
+        raise ConfigError(f"unknown model {cfg.model!r}; choose cyclegan or pix2pix")
+    return cls(cfg, device, dtype, grad_scaler(device, dtype))
+
+
+def build_dataset(cfg: TrainConfig) -> torch.utils.data.Dataset:
+    pre = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip, cfg.augment)
+    if cfg.model == "pix2pix":
+        return AlignedDataset(cfg.dataroot, pre, cfg.direction, max_items=cfg.max_dataset_size)
+    ds = UnalignedDataset(cfg.dataroot, pre, max_items=cfg.max_dataset_size)
+    if cfg.direction == "BtoA":
+        ds.a_paths, ds.b_paths = ds.b_paths, ds.a_paths
+    return ds
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states as tensors and builtins only, so the checkpoint loads with weights_only=True."""
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
+             "numpy_has_gauss": int(np_state[3]), "numpy_gauss": float(np_state[4])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_has_gauss"], state["numpy_gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def training_state(model: CycleGAN | Pix2Pix, scheds: dict[str, Any], cfg: TrainConfig, epoch: int,
+                   iteration: int) -> dict[str, Any]:
+    return {
+        "format": FORMAT, "version": 1, "kind": model.kind,
+        "nets": {name: net_record(net, *model.arch[name]) for name, net in model.nets.items()},
+        "optim": {k: o.state_dict() for k, o in model.optimizers.items()},
+        "sched": {k: s.state_dict() for k, s in scheds.items()},
+        "scaler": model.scaler.state_dict(),
+        "pools": model.pool_state(),
+        "rng": rng_state(),
+        "meta": {"epoch": epoch, "iteration": iteration, "config": json.loads(cfg.to_json()), "facelab": __version__},
+    }
+
+
+def inference_export(model: CycleGAN | Pix2Pix, cfg: TrainConfig, epoch: int, iteration: int) -> dict[str, Any]:
+    """Generators only: what `facelab translate --weights` needs, a fraction of the size."""
+    gens = {n: net_record(net, *model.arch[n]) for n, net in model.nets.items() if n.startswith("G")}
+    return {"format": FORMAT, "version": 1, "kind": model.kind, "nets": gens,
+            "meta": {"epoch": epoch, "iteration": iteration, "config": json.loads(cfg.to_json()),
+                     "facelab": __version__, "direction": cfg.direction}}
+
+
+def save_grid(visuals: dict[str, torch.Tensor], path: Path) -> None:
+    """One row per image of the batch (at most 4), one column per visual."""
+    rows = []
+    for i in range(min(4, next(iter(visuals.values())).shape[0])):
+        rows.append(np.concatenate([tensor_to_image(v[i].detach().float().cpu()) for v in visuals.values()], 1))
+    write_image(path, np.concatenate(rows, 0), overwrite=True)
+
+
+def write_html(out: Path, entries: list[tuple[int, int, str]], names: list[str]) -> None:
+    """index.html: the latest grid of each epoch, newest first (columns: `names`)."""
+    parts = [f"<!doctype html><meta charset='utf-8'><title>facelab training: {html.escape(out.name)}</title>",
+             "<style>body{font-family:sans-serif}img{max-width:100%;image-rendering:pixelated}</style>",
+             f"<h1>{html.escape(out.name)}</h1><p>columns: {html.escape(', '.join(names))}</p>"]
+    for epoch, it, rel in sorted(entries, reverse=True):
+        parts.append(f"<h3>epoch {epoch}, iteration {it}</h3><img src='{html.escape(rel)}'>")
+    tmp = out / ".index.html.tmp"
+    tmp.write_text("\n".join(parts))
+    tmp.replace(out / "index.html")
+
+
+class _Logger:
+    """Losses to log.jsonl and log.csv (header from the first row)."""
+
+    def __init__(self, out: Path, append: bool) -> None:
+        self.jsonl = (out / "log.jsonl").open("a" if append else "w")
+        self.csv_path = out / "log.csv"
+        self.csv_file = self.csv_path.open("a" if append else "w", newline="")
+        self.writer: csv.DictWriter | None = None
+        self.append = append and self.csv_path.stat().st_size > 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.jsonl.write(json.dumps(row) + "\n")
+        self.jsonl.flush()
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=list(row), extrasaction="ignore")
+            if not self.append:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+        self.csv_file.flush()
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.csv_file.close()
+
+
+def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
+    """Train `cfg.model` on `cfg.dataroot`, writing everything to `cfg.out`; returns the run folder.
+
+    `on_step` receives {"epoch", "iteration", "total", "losses", "it_per_s"} after every iteration
+    (the CLI draws its progress bar from it). SIGINT/SIGTERM save `latest.pt` and stop cleanly.
+    """
+    out = Path(cfg.out)
+    ckpt_dir = out / "checkpoints"
+    latest = ckpt_dir / "latest.pt"
+    if cfg.resume and not latest.is_file():
+        raise InputError(latest, "nothing to resume: no checkpoint at this path")
+    if not cfg.resume and latest.is_file():
+        raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+
+    # 1. seed and device
+    seed_everything(cfg.seed, cfg.deterministic)
+    device = resolve_device(cfg.device)
+
+    # 2. data
+    dataset = build_dataset(cfg)
+    gen = torch.Generator()
+    gen.manual_seed(cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
+                        pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size,
+                        worker_init_fn=seed_worker, generator=gen, persistent_workers=cfg.workers > 0)
+    if len(loader) == 0:
+        raise InputError(cfg.dataroot, f"fewer images than one batch of {cfg.batch_size}")
+
+    # 3. model, optimisers, schedulers
+    model = build_model(cfg, device)
+    scheds = {k: make_scheduler(o, cfg) for k, o in model.optimizers.items()}
+    n_epochs_total = cfg.n_epochs + cfg.n_epochs_decay
+    total = n_epochs_total * len(loader)
+    if cfg.max_steps:
+        total = min(total, cfg.max_steps)
+
+    # 4. resume
+    start_epoch, iteration, html_entries = 0, 0, []
+    if cfg.resume:
+        state = safe_load(latest, map_location=device)
+        for name, net in model.nets.items():
+            net.load_state_dict(state["nets"][name]["state_dict"])
+        for k, o in model.optimizers.items():
+            o.load_state_dict(state["optim"][k])
+        for k, s in scheds.items():
+            s.load_state_dict(state["sched"][k])
+        model.scaler.load_state_dict(state["scaler"])
+        model.load_pool_state(state.get("pools", {}))
+        set_rng_state(state["rng"])
+        start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
+        html_entries = [tuple(e) for e in state["meta"].get("html", [])]
+        log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(exist_ok=True)
+    cfg.save(out / "config.json")
+    logger = _Logger(out, append=cfg.resume)
+
+    stop = {"flag": False}
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop["flag"] = True
+        log.warning("signal %d: saving a checkpoint and stopping after this iteration", signum)
+
+    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def checkpoint(epoch: int, epoch_iter: int, path: Path = latest) -> None:
+        state = training_state(model, scheds, cfg, epoch, iteration)
+        state["meta"].update(epoch_iter=epoch_iter, html=[list(e) for e in html_entries])
+        atomic_save(state, path)
+
+    # 5. the loop (an epoch interrupted mid-way resumes with only the batches it had left)
+    t0, last_t, last_it = time.perf_counter(), time.perf_counter(), iteration
+    epoch, epoch_iter = start_epoch, state["meta"].get("epoch_iter", 0) if cfg.resume else 0
+    try:
+        while epoch < n_epochs_total and iteration < total and not stop["flag"]:
+            for net in model.nets.values():
+                net.train()
+            for batch in loader:
+                if epoch_iter >= len(loader):
+                    break
+                losses = model.train_step(batch)
+                iteration, epoch_iter = iteration + 1, epoch_iter + 1
+                now = time.perf_counter()
+                it_s = (iteration - last_it) / max(now - last_t, 1e-9)
+                if any(not math.isfinite(v) for v in losses.values()):
+                    raise ConfigError(f"losses became non-finite at iteration {iteration}: {losses}; "
+                                      "try a lower --lr or --no-amp")
+                if iteration % cfg.print_every == 0 or iteration == total:
+                    lr = model.optimizers["G"].param_groups[0]["lr"]
+                    logger.write({"epoch": epoch + 1, "iteration": iteration, "lr": lr,
+                                  "time": round(now - t0, 3), **{k: round(v, 6) for k, v in losses.items()}})
+                if iteration % cfg.display_every == 0 or iteration == total:
+                    rel = f"images/iter_{iteration:07d}.jpg"
+                    save_grid(model.visuals, out / rel)
+                    html_entries = [e for e in html_entries if e[0] != epoch + 1] + [(epoch + 1, iteration, rel)]
+                    write_html(out, html_entries, list(model.visuals))
+                if on_step is not None:
+                    on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": losses,
+                             "it_per_s": it_s})
+                last_t, last_it = now, iteration
+                if iteration % cfg.save_latest_every == 0:
+                    checkpoint(epoch, epoch_iter)
+                if iteration >= total or stop["flag"]:
+                    break
+            if epoch_iter < len(loader):  # stopped mid-epoch
+                break
+            for s in scheds.values():  # the epoch ran to its end
+                s.step(sum(losses.values())) if cfg.lr_policy == "plateau" else s.step()
+            epoch, epoch_iter = epoch + 1, 0
+            if epoch % cfg.save_epoch_every == 0:
+                checkpoint(epoch, 0, ckpt_dir / f"epoch_{epoch}.pt")
+            checkpoint(epoch, 0)
+        # 6. final state: full checkpoint for --resume, generators alone for translate
+        checkpoint(epoch, epoch_iter)
+        atomic_save(inference_export(model, cfg, epoch, iteration), out / "final.pt")
+    finally:
+        logger.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    if stop["flag"]:
+        log.warning("stopped at iteration %d; continue with --resume", iteration)
+    return out
