@@ -48,6 +48,15 @@ class FacelabGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug or an unforeseen failure: still one line unless -v
+            g = ctx.find_object(Globals)
+            if g is not None and g.verbosity > 0:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            click.echo(f"error: unexpected {type(exc).__name__}: {first} (run with -v for the traceback)", err=True)
+            ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=FacelabGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

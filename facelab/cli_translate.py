@@ -25,9 +25,10 @@ Examples:
 """
 
 
-def _bar(ctx: click.Context, **kw: Any) -> tqdm:
+def _bar(ctx: click.Context, disable: bool = False, **kw: Any) -> tqdm:
+    """A tqdm bar on stderr, silent under --quiet."""
     g = ctx.find_object(Globals)
-    return tqdm(disable=g is not None and g.verbosity < 0, dynamic_ncols=True, **kw)
+    return tqdm(disable=disable or (g is not None and g.verbosity < 0), dynamic_ncols=True, **kw)
 
 
 def _download_bar(ctx: click.Context) -> Callable[[int, int | None], None]:
@@ -94,7 +95,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
                          amp=amp, download_progress=_download_bar(ctx))
     failed: list[tuple[Path, str]] = list(failures)
     frames, t0 = 0, time.perf_counter()
-    bar = _bar(ctx, total=len(jobs), unit="file", desc="translate", disable=len(jobs) == 1 or g.verbosity < 0)
+    bar = _bar(ctx, total=len(jobs), unit="file", desc="translate", disable=len(jobs) == 1)
     for job in jobs:
         fbar = None
         if job.kind == "video":
