@@ -25,7 +25,8 @@ Examples:
               help="Folder with the bundled samples (default: the checkout's samples/).")
 @click.option("--steps", type=click.IntRange(10), default=300, show_default=True,
               help="Training iterations of the demo's Pix2Pix.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing demo folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing folder (an earlier demo's own folder is always replaced).")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, samples: Path | None, steps: int, overwrite: bool) -> None:
     """Train a small Pix2Pix on the sample photos (photo -> sepia), then translate a held-out

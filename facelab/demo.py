@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 TRAIN_PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
 HELD_OUT_PHOTO = "grace_hopper.jpg"
 SAMPLE_VIDEO = "astronaut_pan.mp4"
+MARKER = ".facelab-demo"
 
 
 def find_samples(explicit: str | Path | None = None) -> Path:
@@ -59,12 +60,14 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
 
     out, src = Path(out), find_samples(samples)
     if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise OutputError(out, "demo folder exists and is not empty; pass --overwrite or choose another -o")
+        # a folder left by an earlier demo (it has our marker file) is replaced; anything else needs --overwrite
+        if not (overwrite or (out / MARKER).is_file()):
+            raise OutputError(out, "folder exists and is not a facelab demo folder; pass --overwrite or choose another -o")
         import shutil
 
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    (out / MARKER).write_text("made by facelab demo; the next `facelab demo` replaces this folder\n")
     task = get_task("sepia")
 
     # 1. data from the sample photos (the held-out photo is not among them)
@@ -93,7 +96,7 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
         "task": "photo -> sepia (pix2pix, trained here on crops of the sample photos)",
         "train_photos": [p.name for p in photos], "steps": steps,
         "psnr_db": {"identity_baseline": round(psnr(real, truth), 2), "facelab_pix2pix": round(psnr(fake, truth), 2)},
-        "outputs": sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file()),
+        "outputs": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != MARKER) + ["summary.json"],
         "video_frames": frames, "run": str(run),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -1,0 +1,35 @@
+"""`facelab demo` end to end on the bundled samples, with few training steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from facelab.cli import _register, cli
+from facelab.io.image import read_image
+from facelab.io.video import probe_video
+
+_register()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    env = {"FACELAB_OFFLINE": "1", "FACELAB_HOME": str(tmp_path / "home")}
+    res = CliRunner().invoke(cli, ["-q", "--device", "cpu", "demo", "-o", str(out), "--steps", "10"], env=env)
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 10 and summary["video_frames"] == probe_video(ROOT / "samples" / "astronaut_pan.mp4").frame_count
+    assert read_image(out / "grace_hopper_sepia.jpg").shape == read_image(ROOT / "samples" / "grace_hopper.jpg").shape
+    v = probe_video(out / "astronaut_pan_sepia.mp4")
+    assert v.has_audio
+    assert (out / "run" / "final.pt").is_file() and (out / "run" / "index.html").is_file()
+    # a second run replaces the demo's own folder; a foreign folder is refused
+    assert CliRunner().invoke(cli, ["-q", "demo", "-o", str(out), "--steps", "10"], env=env).exit_code == 0
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    res = CliRunner().invoke(cli, ["-q", "demo", "-o", str(other), "--steps", "10"], env=env)
+    assert res.exit_code == 1 and (other / "keep.txt").is_file()
