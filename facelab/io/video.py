@@ -1,0 +1,1046 @@
+"""Reading and writing video files with PyAV (FFmpeg), audio included.
+
+Convention:
+    * A frame at the I/O boundary is a ``uint8`` array of shape ``(H, W, 3)`` in **RGB** order,
+      upright: the display rotation stored in the file is applied while reading.
+    * Frame rates are :class:`fractions.Fraction` (``30000/1001``, not ``29.97``).
+    * Sizes passed as tuples are ``(width, height)``; array shapes are ``(H, W, 3)``.
+    * ``rotation`` follows FFmpeg's display matrix (``av_display_rotation_get``, PyAV's
+      ``VideoFrame.rotation``): the angle in degrees, **counter-clockwise**, by which the stored
+      picture must be turned to display it. A phone's portrait video shows ``270`` (the old
+      ``rotate=90`` tag). Reading turns frames by ``np.rot90(frame, rotation // 90)``, the same
+      picture FFmpeg's and OpenCV's auto-rotation give.
+
+Why PyAV and not OpenCV: OpenCV cannot write H.264 or keep an audio track, and its reader hides
+the stream's time base and side data.
+
+Decisions (the what and the why):
+    * Odd sizes: H.264 in 4:2:0 cannot code an odd width or height, and 4:4:4 output does not play
+      in browsers and most phones. :class:`VideoWriter` pads the bottom row / right column by
+      repeating the edge pixels to the next even size and logs a warning, so nothing of the
+      picture is lost; even sizes (nearly every real video) come out exactly as given.
+    * Truncated files: :func:`probe_video` refuses an MP4 whose index points past the end of the
+      file, or which has no index at all. Damage that only shows while decoding makes
+      :class:`VideoReader` raise when no frame could be decoded, and otherwise log a warning and
+      stop, leaving ``reader.truncated`` set, so frames already handed out are not wasted.
+    * Audio: :class:`VideoWriter` copies the audio of ``audio_from`` packet by packet (no
+      re-encode), interleaved with the video as it is written. When the output container cannot
+      hold that codec (e.g. PCM in MP4, AAC in WebM) the audio is re-encoded to AAC, or to Opus
+      for WebM. Timing follows ``ffmpeg -i src -c:a copy``: the offset between the first video
+      frame and the audio in ``audio_from`` is kept, so lips stay in sync when the source's video
+      starts later than its audio (AVI cannot start its video late: there the audio before the
+      first frame is dropped instead). The whole audio track is copied even if fewer frames are
+      written.
+    * Colour: frames are converted to YUV with BT.709 when the height is 720 or more and BT.601
+      below (what players assume for untagged video), and the stream is tagged accordingly.
+      Untagged sources are read with the same rule.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import av
+import av.error
+import numpy as np
+from av.audio.stream import AudioStream
+from av.video.reformatter import ColorRange, Colorspace
+from av.video.stream import VideoStream
+
+from facelab.errors import InputError, OutputError
+
+__all__ = [
+    "VIDEO_EXTS",
+    "VideoInfo",
+    "VideoReader",
+    "VideoWriter",
+    "is_video",
+    "probe_video",
+    "write_audio",
+]
+
+log = logging.getLogger(__name__)
+
+#: Lower-case extensions (without the dot) that facelab treats as videos.
+VIDEO_EXTS: frozenset[str] = frozenset({"mp4", "mov", "avi", "mkv", "webm", "m4v"})
+
+# AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic codes.
+_AVCOL_BT709 = 1
+_AVCOL_UNSPECIFIED = 2
+_AVCOL_SMPTE170M = 6  # BT.601 (525-line); same matrix as BT.470BG
+_AVCOL_RANGE_MPEG = 1
+
+# Tags the MP4/MOV muxer writes in its classic (udta) form; any other key needs mdta tags.
+_MOV_STANDARD_TAGS = frozenset(
+    {
+        "title",
+        "artist",
+        "album_artist",
+        "album",
+        "comment",
+        "description",
+        "synopsis",
+        "genre",
+        "copyright",
+        "date",
+        "composer",
+        "encoder",
+        "grouping",
+        "lyrics",
+        "keywords",
+    }
+)
+
+
+def is_video(path: str | Path) -> bool:
+    """True when ``path`` has one of :data:`VIDEO_EXTS` (any case); the file is not opened."""
+    return Path(path).suffix.lower().lstrip(".") in VIDEO_EXTS
+
+
+# --------------------------------------------------------------------------------------------
+# Probing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learns about a video file.
+
+    Attributes:
+        path: the file.
+        width, height: size of the frames :class:`VideoReader` yields, i.e. after rotation.
+        fps: average frame rate. Rates within 1e-5 of an NTSC rate ``N * 1000/1001`` are given as
+            that exact fraction, because muxers often store 29.97 as ``2997/100``.
+        frame_count: number of frames from the container's index, or estimated from the duration
+            when there is none (``frame_count_exact`` False); 0 means unknown.
+        frame_count_exact: whether ``frame_count`` came from the index.
+        duration: seconds of video (0.0 when unknown).
+        has_audio: the file has at least one audio stream.
+        rotation: display rotation, degrees counter-clockwise, one of 0, 90, 180, 270.
+        codec: video codec name (``"h264"``, ``"mpeg4"``, ...).
+        audio_codec: codec of the first audio stream, or None.
+    """
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frame_count: int
+    frame_count_exact: bool
+    duration: float
+    has_audio: bool
+    rotation: int
+    codec: str
+    audio_codec: str | None
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Open a video, check that it decodes, and describe it.
+
+    Decodes the first frame (to be sure the video is readable and to read its display rotation)
+    but no more; constant time whatever the length.
+
+    Raises:
+        InputError: missing, a folder, empty, unreadable, not a media file, no video stream
+            (audio only), truncated (an MP4 without its index, or whose index points past the end
+            of the file), or the first frame cannot be decoded. The message is one line naming
+            the file.
+    """
+    path = Path(path)
+    with _open_input(path) as container:
+        stream = _video_stream(container, path)
+        _check_not_truncated(container, path)
+        first = _first_frame(container, stream, path)
+        rotation = _rotation_of(first, stream)
+        fps = _stream_fps(stream, path)
+        frame_count = int(stream.frames or 0)
+        tagged = _tag_duration(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif tagged is not None:  # Matroska/WebM keep the per-stream duration as a tag
+            duration = tagged
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = frame_count / float(fps) if frame_count else 0.0
+        exact = frame_count > 0
+        if not exact and duration > 0:
+            frame_count = int(round(duration * float(fps)))
+        audio = [s for s in container.streams if s.type == "audio"]
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        return VideoInfo(
+            path=path,
+            width=w,
+            height=h,
+            fps=fps,
+            frame_count=frame_count,
+            frame_count_exact=exact,
+            duration=duration,
+            has_audio=bool(audio),
+            rotation=rotation,
+            codec=stream.codec_context.name,
+            audio_codec=audio[0].codec_context.name if audio else None,
+        )
+
+
+def _tag_duration(text: str | None) -> float | None:
+    """'00:00:03.400000000' -> 3.4; None when absent or unparsable."""
+    if not text:
+        return None
+    try:
+        h, m, sec = text.strip().split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
+def _check_media_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a video file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise InputError(path, "permission denied")
+
+
+def _open_input(path: Path) -> av.container.InputContainer:
+    """av.open for reading, with every failure turned into a one-line InputError."""
+    _check_media_file(path)
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.PermissionError:
+        raise InputError(path, "permission denied") from None
+    except av.error.FFmpegError as exc:
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":
+            raise InputError(
+                path,
+                "MP4/MOV file without a readable index (moov box): it is truncated or still "
+                "being written; copy or download it again",
+            ) from None
+        raise InputError(path, f"not a video file FFmpeg can read ({_ff_message(exc)})") from None
+
+
+def _seconds(ticks: int, time_base: Fraction | None) -> Fraction:
+    """Exact seconds of a timestamp (0 when the stream has no time base)."""
+    return ticks * time_base if time_base is not None else Fraction(0)
+
+
+def _ff_message(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split()) or type(exc).__name__
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> VideoStream:
+    """The first real video stream (cover art in audio files does not count)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    kinds = {s.type for s in container.streams}
+    if "audio" in kinds:
+        raise InputError(path, "has no video stream (audio only)")
+    raise InputError(path, "not a video file (FFmpeg finds no video stream in it)")
+
+
+def _check_not_truncated(container: av.container.InputContainer, path: Path) -> None:
+    """Compare where the index says the last packets lie with the file size (MP4/MOV, MKV cues)."""
+    size = path.stat().st_size
+    end = 0
+    for stream in container.streams:
+        entries = stream.index_entries
+        n = len(entries)
+        for i in range(max(0, n - 16), n):  # the last packets are the ones past a cut
+            e = entries[i]
+            if e.pos >= 0:
+                end = max(end, e.pos + e.size)
+    if end > size:
+        raise InputError(
+            path,
+            f"file is truncated: its index expects at least {end} bytes but it has {size} "
+            "(incomplete download or copy?)",
+        )
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: VideoStream, path: Path
+) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise InputError(path, f"cannot decode the video ({_ff_message(exc)})") from None
+    raise InputError(path, "the video stream has no decodable frames")
+
+
+def _rotation_of(frame: av.VideoFrame, stream: VideoStream) -> int:
+    """Counter-clockwise display rotation in {0, 90, 180, 270}."""
+    try:
+        angle = float(frame.rotation)
+    except (AttributeError, ValueError):
+        angle = 0.0
+    if angle == 0.0 and "rotate" in stream.metadata:  # legacy tag: clockwise degrees
+        try:
+            angle = -float(stream.metadata["rotate"])
+        except ValueError:
+            angle = 0.0
+    return int(round(angle / 90.0)) * 90 % 360
+
+
+def _snap_fps(rate: Fraction) -> Fraction:
+    """2997/100 -> 30000/1001 and the like; other rates unchanged."""
+    for base in (24, 30, 48, 60, 120, 240):
+        ntsc = Fraction(base * 1000, 1001)
+        if rate != ntsc and abs(rate - ntsc) / ntsc < Fraction(1, 100_000):
+            return ntsc
+    return rate
+
+
+def _stream_fps(stream: VideoStream, path: Path) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return _snap_fps(Fraction(rate))
+    if stream.frames and stream.duration and stream.time_base:
+        return _snap_fps(Fraction(stream.frames) / (stream.duration * stream.time_base))
+    raise InputError(path, "cannot tell the frame rate of the video stream")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+class VideoReader:
+    """Iterate over the frames of a video as upright uint8 ``(H, W, 3)`` RGB arrays.
+
+    Frames are decoded one at a time (memory does not grow with the length) with FFmpeg's
+    frame/slice threading. Each iteration opens the file afresh, so a reader can be iterated more
+    than once; the context manager closes whatever is open.
+
+    Example::
+
+        with VideoReader("clip.mp4") as reader:
+            print(reader.info.fps, reader.info.frame_count)
+            for index, frame in reader.frames_with_index():
+                ...
+
+    Args:
+        path: the video file. It is probed at once (:func:`probe_video`), so a bad file fails here.
+        every: yield only frames ``0, every, 2 * every, ...`` (the others are decoded, which the
+            codec needs, but not converted).
+
+    Attributes:
+        info: the :class:`VideoInfo` of the file.
+        frames_decoded: frames decoded during the last iteration (yielded or skipped).
+        truncated: set when the last iteration stopped early on a decoding error, or ended well
+            short of the frame count in the index.
+
+    Raises:
+        InputError: from :func:`probe_video`; or while iterating, when decoding fails before any
+            frame was decoded. A failure after that logs a warning and ends the iteration.
+    """
+
+    def __init__(self, path: str | Path, *, every: int = 1) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.path = Path(path)
+        self.every = int(every)
+        self.info: VideoInfo = probe_video(self.path)
+        self.frames_decoded = 0
+        self.truncated = False
+        self._open: set[av.container.InputContainer] = set()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close any container an unfinished iteration left open."""
+        for container in list(self._open):
+            container.close()
+        self._open.clear()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Yield frames ``(H, W, 3)`` uint8 RGB (every ``every``-th one)."""
+        for _, frame in self.frames_with_index():
+            yield frame
+
+    def frames_with_index(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, frame)``: the frame's 0-based position in the file and the frame."""
+        self.frames_decoded = 0
+        self.truncated = False
+        container = _open_input(self.path)
+        self._open.add(container)
+        try:
+            stream = _video_stream(container, self.path)
+            stream.thread_type = "AUTO"
+            decoded = container.decode(stream)
+            index = 0
+            while True:
+                try:
+                    frame = next(decoded)
+                except StopIteration:
+                    break
+                except av.error.FFmpegError as exc:
+                    if index == 0:
+                        raise InputError(
+                            self.path, f"cannot decode the video ({_ff_message(exc)})"
+                        ) from None
+                    self.truncated = True
+                    log.warning(
+                        "%s: decoding stopped after %d frames (%s); the file is truncated or "
+                        "corrupt, the rest is skipped",
+                        self.path,
+                        index,
+                        _ff_message(exc),
+                    )
+                    break
+                self.frames_decoded = index + 1
+                if index % self.every == 0:
+                    yield index, _to_rgb(frame, self.info.rotation)
+                index += 1
+            expected = self.info.frame_count
+            # An estimate (from the duration) is only trusted to about 10 %.
+            share = 0.98 if self.info.frame_count_exact else 0.9
+            if not self.truncated and expected and index < expected * share - 1:
+                self.truncated = True
+                log.warning(
+                    "%s: only %d of the %s%d frames could be decoded (truncated?)",
+                    self.path,
+                    index,
+                    "" if self.info.frame_count_exact else "about ",
+                    expected,
+                )
+        finally:
+            container.close()
+            self._open.discard(container)
+
+
+def _to_rgb(frame: av.VideoFrame, fallback_rotation: int) -> np.ndarray:
+    """Decoded frame -> upright uint8 (H, W, 3) RGB."""
+    kwargs: dict[str, Any] = {}
+    if frame.colorspace in (0, _AVCOL_UNSPECIFIED) and not frame.format.name.startswith(
+        ("rgb", "bgr", "gbr")
+    ):
+        # Untagged YUV: assume what players assume (BT.709 for HD, BT.601 below).
+        kwargs["src_colorspace"] = Colorspace.ITU709 if frame.height >= 720 else Colorspace.ITU601
+    rgb: np.ndarray = frame.to_ndarray(format="rgb24", **kwargs)
+    try:
+        rotation = int(round(float(frame.rotation) / 90.0)) * 90 % 360
+    except (AttributeError, ValueError):
+        rotation = 0
+    rotation = rotation or fallback_rotation
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, rotation // 90))
+    return rgb
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _as_fraction(fps: Fraction | int | float) -> Fraction:
+    rate = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
+    if rate <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return _snap_fps(rate)
+
+
+def _temp_path(path: Path) -> Path:
+    """Hidden file beside ``path`` that keeps its extension (FFmpeg picks the format from it)."""
+    return path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.part{path.suffix}")
+
+
+def _check_output_path(path: Path, overwrite: bool, exts: frozenset[str] | None) -> None:
+    ext = path.suffix.lower().lstrip(".")
+    if exts is not None and ext not in exts:
+        raise OutputError(
+            path, f"unknown video extension '{path.suffix}' (use one of {', '.join(sorted(exts))})"
+        )
+    if path.is_dir():
+        raise OutputError(path, "is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise OutputError(path, "already exists; pass --overwrite to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(path, f"cannot create the folder ({_ff_message(exc)})") from None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def _padded(size: int, pix_fmt: str, axis: str) -> int:
+    """Size the chroma subsampling of ``pix_fmt`` allows (rounded up to even when needed)."""
+    subsampled = (
+        "420" in pix_fmt or pix_fmt in ("nv12", "nv21") or (axis == "w" and "422" in pix_fmt)
+    )
+    return size + (size % 2) if subsampled else size
+
+
+class VideoWriter:
+    """Encode uint8 RGB frames to a video file, optionally copying the audio of another file.
+
+    Example::
+
+        info = probe_video("in.mp4")
+        with VideoWriter("out.mp4", info.fps, audio_from="in.mp4",
+                         metadata={"comment": "synthetic media made by facelab"}) as writer:
+            for frame in VideoReader("in.mp4"):
+                writer.write(process(frame))
+
+    The output appears only when the ``with`` block ends without an exception (or :meth:`close`
+    is called): frames go to a hidden temporary file in the destination folder, renamed over
+    ``path`` at the end. On an exception, or :meth:`abort`, the temporary file is deleted and
+    ``path`` is left as it was.
+
+    Args:
+        path: destination; the extension (:data:`VIDEO_EXTS`) picks the container.
+        fps: frame rate; a float like 29.97 is turned into 30000/1001.
+        size: ``(width, height)`` of the frames, or None to take it from the first frame. Odd
+            sizes are padded to even for 4:2:0 ``pix_fmt`` (see the module notes);
+            :attr:`encoded_size` tells the size in the file.
+        audio_from: a media file whose audio streams (all of them, wherever they are in the file)
+            are copied into the output. A file without audio gives a silent output (logged).
+        codec: FFmpeg encoder; None picks ``libx264`` (H.264), or ``libvpx-vp9`` for ``.webm``.
+        crf: constant rate factor for x264/x265/VPx/AV1 encoders (lower is better; 18 is
+            visually lossless for x264).
+        pix_fmt: pixel format of the encoded video; ``yuv420p`` plays everywhere.
+        overwrite: replace an existing ``path``.
+        metadata: container-level tags, e.g. ``{"comment": "synthetic media made by facelab"}``.
+            MP4/MOV keep keys outside the classic set (title, comment, ...) as ``mdta`` tags.
+        encoder_options: extra FFmpeg encoder options (``{"preset": "veryfast"}``).
+
+    Raises:
+        OutputError: bad extension, ``path`` exists, ``path`` is ``audio_from``, the container
+            cannot hold the codec, or writing fails.
+        InputError: ``audio_from`` cannot be read.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: Fraction | int | float,
+        size: tuple[int, int] | None = None,
+        *,
+        audio_from: str | Path | None = None,
+        codec: str | None = None,
+        crf: int = 18,
+        pix_fmt: str = "yuv420p",
+        overwrite: bool = False,
+        metadata: Mapping[str, str] | None = None,
+        encoder_options: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fps = _as_fraction(fps)
+        self.size = (int(size[0]), int(size[1])) if size is not None else None
+        if self.size is not None and (self.size[0] <= 0 or self.size[1] <= 0):
+            raise ValueError(f"size must be positive (width, height), got {size}")
+        self.audio_from = Path(audio_from) if audio_from is not None else None
+        ext = self.path.suffix.lower().lstrip(".")
+        self.codec = codec or ("libvpx-vp9" if ext == "webm" else "libx264")
+        self.crf = int(crf)
+        self.pix_fmt = pix_fmt
+        self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+        self.encoder_options = {str(k): str(v) for k, v in (encoder_options or {}).items()}
+        self.frames_written = 0
+
+        _check_output_path(self.path, overwrite, VIDEO_EXTS)
+        if self.audio_from is not None and _same_file(self.path, self.audio_from):
+            raise OutputError(self.path, "is also the input (audio_from); write to another file")
+        if self.codec not in av.codecs_available:
+            raise OutputError(
+                self.path, f"video encoder '{self.codec}' is not in this FFmpeg build"
+            )
+        self._audio_streams = self._source_audio_streams()
+
+        self._tmp = _temp_path(self.path)
+        self._out: av.container.OutputContainer | None = None
+        self._vstream: VideoStream | None = None
+        self._audio: _AudioCopier | None = None
+        self._done = False
+        self.encoded_size: tuple[int, int] | None = None
+        self._tb = Fraction(1, 1)
+        self._ticks_per_frame = 1
+        self._offset_ticks = 0
+
+    # ---- context manager -------------------------------------------------------------------
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # ---- public ----------------------------------------------------------------------------
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 ``(H, W, 3)`` RGB frame (the size must match ``size``)."""
+        if self._done:
+            raise RuntimeError(f"{self.path}: the writer is closed")
+        if (
+            not isinstance(frame, np.ndarray)
+            or frame.dtype != np.uint8
+            or frame.ndim != 3
+            or frame.shape[2] != 3
+        ):
+            desc = (
+                f"{frame.dtype} {frame.shape}"
+                if isinstance(frame, np.ndarray)
+                else type(frame).__name__
+            )
+            raise ValueError(f"expected a uint8 (H, W, 3) RGB frame, got {desc}")
+        h, w = frame.shape[:2]
+        if self.size is None:
+            self.size = (w, h)
+        if (w, h) != self.size:
+            raise ValueError(
+                f"{self.path}: frame {self.frames_written} is {w}x{h} but the video is "
+                f"{self.size[0]}x{self.size[1]}"
+            )
+        if self._out is None:
+            try:
+                self._start()
+            except BaseException:
+                self.abort()  # no half-made temporary file left behind
+                raise
+        try:
+            assert self._vstream is not None and self.encoded_size is not None
+            ew, eh = self.encoded_size
+            if (ew, eh) != (w, h):
+                frame = np.pad(frame, ((0, eh - h), (0, ew - w), (0, 0)), mode="edge")
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf = vf.reformat(
+                format=self.pix_fmt,
+                dst_colorspace=self._sws_colorspace,
+                dst_color_range=ColorRange.MPEG,
+            )
+            vf.pts = self._offset_ticks + self.frames_written * self._ticks_per_frame
+            vf.time_base = self._tb
+            self._mux_video(self._vstream.encode(vf))
+        except av.error.FFmpegError as exc:
+            raise OutputError(self.path, f"cannot encode the video ({_ff_message(exc)})") from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder, copy the rest of the audio and move the file into place."""
+        if self._done:
+            return
+        if self._out is None:
+            self.abort()
+            raise OutputError(self.path, "no frames were written; nothing was saved")
+        try:
+            assert self._vstream is not None
+            self._mux_video(self._vstream.encode(None))
+            if self._audio is not None:
+                self._audio.pump(None)
+                self._audio.close()
+                self._audio = None
+            self._out.close()
+            self._out = None
+            os.replace(self._tmp, self.path)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise OutputError(self.path, f"cannot finish the video ({_ff_message(exc)})") from None
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        log.info(
+            "wrote %s: %d frames, %dx%d @ %s fps%s",
+            self.path,
+            self.frames_written,
+            *(self.encoded_size or (0, 0)),
+            self.fps,
+            f", audio from {self.audio_from}" if self._audio_streams else "",
+        )
+
+    def abort(self) -> None:
+        """Stop without producing ``path``; the temporary file is removed."""
+        self._done = True
+        if self._audio is not None:
+            self._audio.close()
+            self._audio = None
+        if self._out is not None:
+            try:
+                self._out.close()
+            except Exception:  # noqa: BLE001 - we are discarding the file anyway
+                log.debug("%s: error while closing an aborted video", self.path, exc_info=True)
+            self._out = None
+        self._tmp.unlink(missing_ok=True)
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _source_audio_streams(self) -> list[int]:
+        """Indices of the audio streams of ``audio_from`` (checked now, so errors come early)."""
+        if self.audio_from is None:
+            return []
+        with _open_input(self.audio_from) as src:
+            indices = [s.index for s in src.streams if s.type == "audio"]
+        if not indices:
+            log.info("%s has no audio; %s will be silent", self.audio_from, self.path)
+        return indices
+
+    def _start(self) -> None:
+        """Open the temporary container and set up the streams (at the first frame)."""
+        assert self.size is not None
+        w, h = self.size
+        ew, eh = _padded(w, self.pix_fmt, "w"), _padded(h, self.pix_fmt, "h")
+        if (ew, eh) != (w, h):
+            log.warning(
+                "%s: %dx%d is odd-sized; %s needs even sizes, so the frames are padded to %dx%d "
+                "by repeating the edge pixels",
+                self.path,
+                w,
+                h,
+                self.pix_fmt,
+                ew,
+                eh,
+            )
+        self.encoded_size = (ew, eh)
+
+        options: dict[str, str] = {}
+        ext = self.path.suffix.lower()
+        if ext in (".mp4", ".mov", ".m4v"):
+            flags = "+faststart"  # index at the front: plays while downloading
+            if set(self.metadata) - _MOV_STANDARD_TAGS:
+                flags += "+use_metadata_tags"
+            options["movflags"] = flags
+        try:
+            self._out = av.open(str(self._tmp), mode="w", options=options)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(self.path, f"cannot create the file ({_ff_message(exc)})") from None
+        self._out.metadata.update(self.metadata)
+
+        # Time base: 1/(num*k) so a frame lasts den*k ticks (exact) and a tick is <= 1 ms,
+        # fine enough to place the first frame against the audio.
+        # AVI has no timestamps, only frame slots: there the time base must be 1/fps.
+        if ext == ".avi":
+            self._tb, self._ticks_per_frame = 1 / self.fps, 1
+        else:
+            k = max(1, math.ceil(1000 / self.fps.numerator))
+            self._tb = Fraction(1, self.fps.numerator * k)
+            self._ticks_per_frame = self.fps.denominator * k
+        try:
+            stream = cast(VideoStream, self._out.add_stream(self.codec, rate=self.fps))
+        except ValueError as exc:
+            raise OutputError(
+                self.path, f"the {ext} container cannot hold '{self.codec}' video ({exc})"
+            ) from None
+        stream.width, stream.height = ew, eh
+        stream.pix_fmt = self.pix_fmt
+        stream.codec_context.time_base = self._tb
+        hd = eh >= 720
+        self._sws_colorspace = Colorspace.ITU709 if hd else Colorspace.ITU601
+        tag = _AVCOL_BT709 if hd else _AVCOL_SMPTE170M
+        cc = stream.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc = tag, tag, tag
+        cc.color_range = _AVCOL_RANGE_MPEG
+        opts: dict[str, Any] = {}
+        if self.codec.startswith(("libx26", "libvpx", "libaom", "libsvtav1")):
+            opts["crf"] = str(self.crf)
+            if self.codec.startswith("libvpx"):
+                opts.update({"b": "0", "row-mt": "1"})
+        opts.update(self.encoder_options)
+        stream.options = opts
+        self._vstream = stream
+
+        if self._audio_streams:
+            assert self.audio_from is not None
+            self._audio = _AudioCopier(
+                self.audio_from,
+                self._audio_streams,
+                self._out,
+                self.path,
+                keep_offset=ext != ".avi",
+            )
+            self._offset_ticks = int(round(self._audio.video_offset / self._tb))
+        try:
+            self._out.start_encoding()
+        except av.error.FFmpegError as exc:
+            raise OutputError(self.path, f"cannot start the video ({_ff_message(exc)})") from None
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        assert self._out is not None
+        for packet in packets:
+            # Read the time before muxing: the muxer takes the packet's contents.
+            t = (
+                float(packet.dts * packet.time_base)
+                if packet.dts is not None and packet.time_base
+                else None
+            )
+            self._out.mux(packet)
+            if self._audio is not None and t is not None:
+                self._audio.pump(t)
+
+
+class _AudioCopier:
+    """Moves the audio of a source file into an output container, in step with the video.
+
+    Each source audio stream is remuxed when a dry run shows the output format accepts it, else
+    decoded and re-encoded (AAC, or Opus for WebM). Timestamps are shifted so that the earliest
+    of the source's first video frame and first audio sample lands at 0; :attr:`video_offset` is
+    where the source's first video frame then falls (seconds), for the writer to start there.
+    With ``keep_offset=False`` (AVI, whose video cannot start late) the first video frame is put
+    at 0 instead and audio packets that start before it are dropped.
+    """
+
+    def __init__(
+        self,
+        src_path: Path,
+        indices: list[int],
+        out: av.container.OutputContainer,
+        out_path: Path,
+        keep_offset: bool = True,
+    ) -> None:
+        self.src_path = src_path
+        self.out_path = out_path
+        self.src = _open_input(src_path)
+        self.in_streams = [cast(AudioStream, self.src.streams[i]) for i in indices]
+
+        starts = [
+            _seconds(s.start_time, s.time_base) for s in self.in_streams if s.start_time is not None
+        ]
+        video_start: Fraction | None = None
+        try:
+            v = _video_stream(self.src, src_path)
+            if v.start_time is not None:
+                video_start = _seconds(v.start_time, v.time_base)
+        except InputError:
+            pass
+        if video_start is not None:
+            starts.append(video_start)
+        origin = min(starts) if starts else Fraction(0)
+        # AVI counts frame slots and cannot start late or go negative: put the first video frame
+        # at 0 and drop audio packets that start before it (AAC priming packets included).
+        trim = not keep_offset
+        if trim and video_start is not None:
+            origin = video_start
+        self.video_offset = float(video_start - origin) if video_start is not None else 0.0
+
+        self.handlers: dict[int, _AudioHandler] = {}
+        for s in self.in_streams:
+            self.handlers[s.index] = _AudioHandler(src_path, s, out, origin, out_path, trim)
+        self._packets = self.src.demux(self.in_streams)
+        self._pending: av.Packet | None = None
+        self._exhausted = False
+
+    def pump(self, until: float | None) -> None:
+        """Mux source audio whose output time is <= ``until`` seconds (all of it for None)."""
+        if self._exhausted:
+            return
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = next(self._packets)
+                except StopIteration:
+                    self._exhausted = True
+                    break
+                except av.error.FFmpegError as exc:
+                    log.warning("%s: audio ends early (%s)", self.src_path, _ff_message(exc))
+                    self._exhausted = True
+                    break
+            packet = self._pending
+            handler = self.handlers[packet.stream.index]
+            t = handler.out_time(packet)
+            if until is not None and t is not None and t > until:
+                return
+            self._pending = None
+            handler.handle(packet)
+        for handler in self.handlers.values():
+            handler.flush()
+
+    def close(self) -> None:
+        self.src.close()
+
+
+class _AudioHandler:
+    """One source audio stream -> one output audio stream (copy or re-encode)."""
+
+    def __init__(
+        self,
+        src_path: Path,
+        src: AudioStream,
+        out: av.container.OutputContainer,
+        origin: Fraction,
+        out_path: Path,
+        trim: bool = False,
+    ) -> None:
+        self.src = src
+        self.trim = trim  # drop packets that start before the origin
+        self.out = out
+        self.tb = Fraction(src.time_base or Fraction(1, src.codec_context.sample_rate or 1))
+        self.shift = int(round(origin / self.tb))  # in source time-base ticks
+        name = src.codec_context.name
+        if _can_copy(out.format.name, src_path, src.index):
+            self.copy = True
+            self.stream = cast(AudioStream, out.add_stream_from_template(src))
+            log.debug("%s: copying %s audio (stream %d)", out_path, name, src.index)
+        else:
+            self.copy = False
+            target = "libopus" if out.format.name == "webm" else "aac"
+            rate = src.codec_context.sample_rate or 48000
+            if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                rate = 48000
+            self.stream = cast(AudioStream, out.add_stream(target, rate=rate))
+            # By channel count: a source layout may be "2 channels" with no order, which the
+            # encoders reject; more than two channels are downmixed to stereo.
+            channels = src.codec_context.channels or 2
+            self.stream.layout = "mono" if channels == 1 else "stereo"
+            self.stream.bit_rate = 160_000
+            log.info(
+                "%s: the container cannot hold %s audio; re-encoding it to %s",
+                out_path,
+                name,
+                target,
+            )
+        self.stream.metadata.update({k: v for k, v in src.metadata.items() if k == "language"})
+
+    def out_time(self, packet: av.Packet) -> float | None:
+        ts = packet.dts if packet.dts is not None else packet.pts
+        if ts is None:
+            return None
+        return float((ts - self.shift) * self.tb)
+
+    def handle(self, packet: av.Packet) -> None:
+        if packet.size == 0 or (packet.dts is None and packet.pts is None):
+            return
+        if self.trim and packet.pts is not None and packet.pts < self.shift:
+            return  # starts before the first video frame (AVI only; elsewhere kept)
+        if self.copy:
+            if packet.pts is not None:
+                packet.pts -= self.shift
+            if packet.dts is not None:
+                packet.dts -= self.shift
+            packet.stream = self.stream
+            self.out.mux(packet)
+            return
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            log.debug("skipping an undecodable audio packet (%s)", _ff_message(exc))
+            return
+        for frame in cast(list[av.AudioFrame], frames):
+            if frame.pts is not None:
+                frame.pts -= self.shift
+            self.out.mux(self.stream.encode(frame))
+
+    def flush(self) -> None:
+        if not self.copy:
+            self.out.mux(self.stream.encode(None))
+
+
+def _can_copy(format_name: str, src_path: Path, index: int) -> bool:
+    """Dry run: can an in-memory container of this format take this stream as is?
+
+    Header, one packet and trailer, because some muxers only object in the trailer (PCM in MP4,
+    FLAC in MOV) and PyAV's ``supported_codecs`` says yes to them.
+    """
+    try:
+        with av.open(str(src_path), mode="r") as src:
+            stream = src.streams[index]
+            with av.open(io.BytesIO(), mode="w", format=format_name.split(",")[0]) as probe:
+                out = probe.add_stream_from_template(stream)
+                probe.start_encoding()
+                for packet in src.demux(stream):
+                    if packet.size and packet.dts is not None:
+                        packet.stream = out
+                        probe.mux(packet)
+                        break
+        return True
+    except (ValueError, av.error.FFmpegError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Audio-only files (tests, samples)
+# --------------------------------------------------------------------------------------------
+
+
+def write_audio(
+    path: str | Path,
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    codec: str = "aac",
+    bit_rate: int = 128_000,
+    overwrite: bool = False,
+) -> None:
+    """Encode float samples to an audio file (AAC in ``.m4a`` / ``.mp4`` by default).
+
+    Args:
+        path: destination; FFmpeg picks the container from the extension.
+        samples: float ``(N,)`` (mono) or ``(C, N)`` with C in {1, 2}, values in ``[-1, 1]``.
+        sample_rate: samples per second.
+        codec: FFmpeg audio encoder.
+        bit_rate: target bit rate in bits per second.
+        overwrite: replace an existing file.
+
+    Raises:
+        OutputError: ``path`` exists, or the file cannot be written.
+    """
+    path = Path(path)
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[0] not in (1, 2):
+        raise ValueError(f"expected (N,) or (C, N) samples with C in (1, 2), got {samples.shape}")
+    _check_output_path(path, overwrite, None)
+    layout = "mono" if x.shape[0] == 1 else "stereo"
+    x = np.clip(x, -1.0, 1.0)
+    tmp = _temp_path(path)
+    try:
+        with av.open(str(tmp), mode="w") as out:
+            stream = cast(AudioStream, out.add_stream(codec, rate=int(sample_rate)))
+            stream.layout = layout
+            stream.bit_rate = int(bit_rate)
+            chunk = 1024
+            for start in range(0, x.shape[1], chunk):
+                part = np.ascontiguousarray(x[:, start : start + chunk])
+                frame = av.AudioFrame.from_ndarray(part, format="fltp", layout=layout)
+                frame.sample_rate = int(sample_rate)
+                frame.pts = start
+                frame.time_base = Fraction(1, int(sample_rate))
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        os.replace(tmp, path)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write the audio ({_ff_message(exc)})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
