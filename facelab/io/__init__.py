@@ -3,9 +3,11 @@
 At the boundary an image or frame is ``uint8 (H, W, 3)`` RGB, upright; inside the networks it is
 ``float32 (B, 3, H, W)`` in ``[-1, 1]``. BGR<->RGB and HWC<->CHW conversions happen here and
 nowhere else. See :mod:`facelab.io.image` and :mod:`facelab.io.video` for the conventions and
-the decisions (odd video sizes, truncated files, audio copying, rotation).
+the decisions (odd video sizes, truncated files, rotation), and :mod:`facelab.io.audio` for how
+a video's audio is copied.
 """
 
+from facelab.io.audio import write_audio
 from facelab.io.image import (
     IMAGE_EXTS,
     batch_to_images,
@@ -24,7 +26,6 @@ from facelab.io.video import (
     VideoWriter,
     is_video,
     probe_video,
-    write_audio,
 )
 
 __all__ = [
