@@ -212,6 +212,11 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
 
     # 3. model, optimisers, schedulers
     model = build_model(cfg, device)
+    multiple = getattr(model.nets["G" if "G" in model.nets else "G_A"], "multiple", 1)
+    if cfg.preprocess != "none" and cfg.crop_size % multiple:
+        log.warning("crop size %d is not a multiple of %d, which %s needs: every batch is padded, wasting "
+                    "compute; use --crop-size %d or a resnet generator", cfg.crop_size, multiple, cfg.netG,
+                    -(-cfg.crop_size // multiple) * multiple)
     scheds = {k: make_scheduler(o, cfg) for k, o in model.optimizers.items()}
     n_epochs_total = cfg.n_epochs + cfg.n_epochs_decay
     total = n_epochs_total * len(loader)
