@@ -250,7 +250,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def write_image(
-    path: str | Path, img: np.ndarray, *, overwrite: bool = False, quality: int = 95
+    path: str | Path, img: np.ndarray, *, overwrite: bool = False, quality: int = 95,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write a uint8 RGB image; the format comes from the extension.
 
@@ -260,6 +261,9 @@ def write_image(
         img: ``uint8`` array of shape ``(H, W, 3)``, RGB.
         overwrite: replace an existing file. Without it an existing file is an error.
         quality: JPEG / WebP quality (1-100); ignored by lossless formats.
+        metadata: text tags to embed: PNG ``tEXt`` chunks (key -> text); JPEG, WebP and TIFF get
+            them as EXIF ``ImageDescription`` (the ``comment`` / ``description`` value) and
+            ``Software`` (the ``software`` value), the fields viewers and exiftool show.
 
     The file appears atomically: the data goes to a hidden temporary file in the same folder,
     which is renamed over ``path`` only once complete, and removed if anything fails.
@@ -288,6 +292,8 @@ def write_image(
         options["quality"] = int(quality)
     elif fmt == "TIFF":
         options["compression"] = "tiff_lzw"
+    if metadata:
+        options.update(_metadata_options(fmt, metadata))
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,6 +313,26 @@ def write_image(
         tmp.unlink(missing_ok=True)
         raise
     log.debug("wrote %s (%dx%d %s)", path, img.shape[1], img.shape[0], fmt)
+
+
+def _metadata_options(fmt: str, metadata: dict[str, str]) -> dict[str, object]:
+    """Pillow save options that embed ``metadata`` in a file of format ``fmt``."""
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(str(key), str(value))
+        return {"pnginfo": info}
+    if fmt in ("JPEG", "WEBP", "TIFF"):
+        exif = Image.Exif()
+        text = metadata.get("comment") or metadata.get("description")
+        if text:
+            exif[0x010E] = str(text)  # ImageDescription
+        if metadata.get("software"):
+            exif[0x0131] = str(metadata["software"])  # Software
+        return {"exif": exif.tobytes()} if fmt != "TIFF" else {"exif": exif}
+    return {}
 
 
 def _check_image_array(img: np.ndarray) -> None:

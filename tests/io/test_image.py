@@ -401,3 +401,16 @@ def test_resize_matches_pillow_bicubic() -> None:
 def test_bundled_sample_images(name: str, shape: tuple[int, int, int]) -> None:
     path = Path(__file__).resolve().parents[2] / "samples" / name
     assert read_image(path).shape == shape
+
+
+def test_write_image_embeds_metadata(tmp_path: Path) -> None:
+    from PIL import Image
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    tags = {"comment": "synthetic media made by facelab", "software": "facelab"}
+    write_image(tmp_path / "a.png", img, metadata=tags)
+    assert Image.open(tmp_path / "a.png").info["comment"] == tags["comment"]
+    for ext in ("jpg", "webp"):
+        write_image(tmp_path / f"a.{ext}", img, metadata=tags)
+        exif = Image.open(tmp_path / f"a.{ext}").getexif()
+        assert exif[0x010E] == tags["comment"] and exif[0x0131] == "facelab"
