@@ -52,7 +52,6 @@ __all__ = [
     "BLEND_MODES",
     "BlendMode",
     "alpha_blend",
-    "invert_affine",
     "paste_face",
     "poisson_blend",
 ]
@@ -100,15 +99,6 @@ def _check_affine(M: np.ndarray, name: str) -> np.ndarray:
     if abs(det) < 1e-12:
         raise ConfigError(f"{name} is singular (determinant {det:.3g}); it cannot map a crop to the frame")
     return a
-
-
-def invert_affine(M: np.ndarray) -> np.ndarray:
-    """Inverse of a 2x3 affine matrix (``cv2.warpAffine`` convention): float64 ``(2, 3)``.
-
-    Raises:
-        ConfigError: not a finite 2x3 (or 3x3) matrix, or singular.
-    """
-    return cv2.invertAffineTransform(_check_affine(M, "M"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -233,7 +223,8 @@ def paste_face(
     Steps: (1) colour-correct ``crop`` against the frame's face region, both seen in the crop's
     frame (``cv2.warpAffine(frame, M, ...)``), statistics under ``crop_mask`` (and, for the
     frame, only where the crop lies fully inside the frame); (2) warp the corrected crop and
-    ``crop_mask`` into the frame with ``M_inv`` (bilinear; the mask is 0 outside the crop);
+    ``crop_mask`` into the frame with ``M_inv`` (bilinear, after ``cv2.pyrDown`` halvings
+    while the crop is shrunk by more than 2x; the mask is 0 outside the crop);
     (3) blend with :func:`alpha_blend` or :func:`poisson_blend`. Only a window around the
     mask's footprint is processed.
 
@@ -297,10 +288,16 @@ def paste_face(
         return frame.copy(), frame_mask
     to_window = inv.copy()
     to_window[:, 2] -= (x0, y0)
+    # Bilinear warping reads 2x2 pixels per output pixel: when the crop is shrunk by more than 2x
+    # halve it first (pyrDown's pixel i is centred on pixel 2 i, so the matrix gains diag(2, 2)).
+    mask_src = cm
+    while math.sqrt(abs(np.linalg.det(to_window[:, :2]))) < 0.5 and min(face.shape[:2]) >= 4:
+        face, mask_src = cv2.pyrDown(face), cv2.pyrDown(mask_src)
+        to_window[:, :2] *= 2.0
     size = (x1 - x0, y1 - y0)
     warped = cv2.warpAffine(face, to_window, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask_w = cv2.warpAffine(cm, to_window, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                            borderValue=0)
+    mask_w = cv2.warpAffine(mask_src, to_window, size, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     mask_w = np.clip(mask_w, 0.0, 1.0)
 
     # 3. blend inside the window; everything else stays the frame's

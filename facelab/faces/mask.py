@@ -1,6 +1,7 @@
 """Face masks: which pixels a swapped face may replace, and how softly.
 
-    mask = crop_face_mask(256)                          # ellipse in an ArcFace-aligned crop
+    mask = crop_face_mask(256, margin=0.3)              # ellipse in an ArcFace-aligned crop
+    mask = crop_face_mask(256, landmarks=aligned.crop_landmarks())  # ... or after the real points
     mask = refine(mask, erode_px=8, feather_px=8)       # shrink, then soften the edge
     mask = face_ellipse_from_5pt(landmarks, (H, W))     # the same ellipse in a frame
 
@@ -68,7 +69,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: ArcFace's five-point template for a 112x112 crop (insightface ``arcface_dst``): left eye,
-#: right eye, nose tip, left and right mouth corners, as seen in the image. ``(5, 2)`` float32.
+#: right eye, nose tip, left and right mouth corners, as seen in the image. ``(5, 2)`` float64,
+#: the same numbers as :data:`facelab.faces.align.ARCFACE_5PT`.
 ARCFACE_5PT_112: np.ndarray = np.array(
     [
         [38.2946, 51.6963],
@@ -77,8 +79,9 @@ ARCFACE_5PT_112: np.ndarray = np.array(
         [41.5493, 92.3655],
         [70.7299, 92.2041],
     ],
-    dtype=np.float32,
+    dtype=np.float64,
 )
+ARCFACE_5PT_112.flags.writeable = False
 
 MaskKind = Literal["ellipse", "hull"]
 
@@ -291,15 +294,25 @@ def face_ellipse_from_5pt(
     return ellipse_mask(shape, center, axes, angle)
 
 
-def arcface_landmarks(size: int) -> np.ndarray:
-    """ArcFace's 5-point template scaled to a ``size`` x ``size`` crop: ``(5, 2)`` float32.
+def arcface_landmarks(size: int, margin: float = 0.0) -> np.ndarray:
+    """ArcFace's 5-point template in a ``size`` x ``size`` crop with ``margin``: float64 ``(5, 2)``.
 
-    The 112-pixel template times ``size / 112``, the scaling most ArcFace-style aligners use. When
-    the aligner's own crop landmarks are at hand, pass those to :func:`crop_face_mask` instead.
+    The same points as :func:`facelab.faces.align.template` (kept in step by a test; this
+    module does not import the aligner): the 112-pixel template scaled by ``k = size / 112``
+    about pixel centres, ``p' = (p + 0.5) * k - 0.5``, then shrunk towards the crop centre
+    ``c = (size - 1) / 2`` by ``1 / (1 + margin)`` (``margin = 0.3`` shows 15 % more of the head
+    on each side). When the aligner's own crop landmarks are at hand
+    (``AlignedFace.crop_landmarks()``), pass those to :func:`crop_face_mask` instead.
+
+    **Convention:** pixel centres at integer coordinates.
     """
     if int(size) != size or size <= 0:
         raise ConfigError(f"crop size must be a positive whole number, not {size!r}")
-    return ARCFACE_5PT_112 * np.float32(size / 112.0)
+    if not (margin > -1.0 and math.isfinite(margin)):
+        raise ConfigError(f"margin must be a number greater than -1, not {margin!r}")
+    k = size / 112.0
+    c = (size - 1) / 2.0
+    return c + ((ARCFACE_5PT_112.astype(np.float64) + 0.5) * k - 0.5 - c) / (1.0 + margin)
 
 
 def crop_face_mask(
@@ -307,17 +320,19 @@ def crop_face_mask(
     kind: MaskKind = "ellipse",
     landmarks: np.ndarray | Sequence[Sequence[float]] | None = None,
     scale: float = 1.0,
+    margin: float = 0.0,
 ) -> np.ndarray:
     """Binary face mask in an aligned crop's frame: float32 ``(size, size)``.
 
     Args:
         size: side of the square crop.
         kind: ``"ellipse"``: :func:`face_ellipse_from_5pt` of ``landmarks`` (default: the
-            ArcFace template scaled to ``size``); ``"hull"``: :func:`hull_mask` of ``landmarks``,
-            which are then required and should be dense (e.g. 68 points: the hull of five points
-            only covers eyes, nose and mouth).
+            ArcFace template, :func:`arcface_landmarks` ``(size, margin)``); ``"hull"``:
+            :func:`hull_mask` of ``landmarks``, which are then required and should be dense
+            (e.g. 68 points: the hull of five points only covers eyes, nose and mouth).
         landmarks: points in the crop's frame (pixel centres at integer coordinates).
         scale: ellipse only: multiplies both semi-axes.
+        margin: ellipse without landmarks only: the aligner's margin (``align_face(margin=)``).
 
     Raises:
         ConfigError: unknown ``kind``, or ``"hull"`` without landmarks.
@@ -326,7 +341,7 @@ def crop_face_mask(
         raise ConfigError(f"crop size must be a positive whole number, not {size!r}")
     size = int(size)
     if kind == "ellipse":
-        pts = arcface_landmarks(size) if landmarks is None else landmarks
+        pts = arcface_landmarks(size, margin) if landmarks is None else landmarks
         return face_ellipse_from_5pt(pts, (size, size), scale)
     if kind == "hull":
         if landmarks is None:

@@ -215,3 +215,12 @@ def test_property_masks_and_feathering_stay_in_bounds(case: tuple[np.ndarray, in
     # eroding at least as far as feathering keeps the soft edge inside the original mask
     r = refine(m, max(px, epx), px)
     assert (r[m == 0] == 0).all()
+
+
+@pytest.mark.parametrize("size, margin", [(112, 0.0), (256, 0.0), (256, 0.3), (224, -0.1)])
+def test_arcface_landmarks_agree_with_the_aligner(size: int, margin: float) -> None:
+    align = pytest.importorskip("facelab.faces.align")
+    np.testing.assert_allclose(arcface_landmarks(size, margin), align.template(size, margin), atol=1e-9)
+    # with a margin the default ellipse shrinks with the face
+    plain, wide = crop_face_mask(size).sum(), crop_face_mask(size, margin=0.3).sum()
+    assert abs(wide / plain - 1 / 1.3**2) < 0.03
