@@ -1,7 +1,7 @@
 """Face masks: which pixels a swapped face may replace, and how softly.
 
     mask = crop_face_mask(256, margin=0.3)              # ellipse in an ArcFace-aligned crop
-    mask = crop_face_mask(256, landmarks=aligned.crop_landmarks())  # ... or after the real points
+    mask = crop_face_mask(256, landmarks=aligned.crop_landmarks)  # ... or after the real points
     mask = refine(mask, erode_px=8, feather_px=8)       # shrink, then soften the edge
     mask = face_ellipse_from_5pt(landmarks, (H, W))     # the same ellipse in a frame
 
@@ -302,7 +302,7 @@ def arcface_landmarks(size: int, margin: float = 0.0) -> np.ndarray:
     about pixel centres, ``p' = (p + 0.5) * k - 0.5``, then shrunk towards the crop centre
     ``c = (size - 1) / 2`` by ``1 / (1 + margin)`` (``margin = 0.3`` shows 15 % more of the head
     on each side). When the aligner's own crop landmarks are at hand
-    (``AlignedFace.crop_landmarks()``), pass those to :func:`crop_face_mask` instead.
+    (``AlignedFace.crop_landmarks``), pass those to :func:`crop_face_mask` instead.
 
     **Convention:** pixel centres at integer coordinates.
     """

@@ -283,3 +283,16 @@ def test_paste_face_shrinking_a_large_crop_does_not_alias() -> None:
     inner = out[35:55, 35:55].astype(float)
     assert np.all(fm[35:55, 35:55] == 1)
     assert abs(inner.mean() - 127.5) < 3 and inner.std() < 3
+
+
+def test_paste_face_takes_the_aligners_matrix(photos: dict[str, np.ndarray]) -> None:
+    # The matrix convention agrees with faces/align.py: align, paste the crop straight back.
+    align = pytest.importorskip("facelab.faces.align")
+    frame = photos["obama"]
+    aligned = align.align_face(frame, OBAMA_5PT, size=384)  # the crop is ~1.15x the face: no loss
+    mask = refine(crop_face_mask(384, landmarks=aligned.crop_landmarks), 8, 8)
+    for kwargs in ({"M": aligned.M}, {"M_inv": aligned.M_inv}):
+        out, fm = paste_face(frame, aligned.crop, mask, color="reinhard", **kwargs)
+        assert (fm > 0.5).sum() > 10_000
+        assert np.abs(out.astype(int) - frame)[fm > 0.5].mean() < 3.5
+        np.testing.assert_array_equal(out[fm == 0], frame[fm == 0])
