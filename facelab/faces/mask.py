@@ -116,7 +116,7 @@ def _check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     m = np.asarray(mask)
     if m.ndim != 2:
         raise ConfigError(f"{name} must be a float (H, W) array in [0, 1], got shape {m.shape}")
-    return np.clip(m.astype(np.float32, copy=False), 0.0, 1.0)
+    return np.clip(np.nan_to_num(m.astype(np.float32, copy=False), nan=0.0), 0.0, 1.0)
 
 
 def _check_px(px: int, name: str = "px") -> int:
