@@ -17,6 +17,7 @@ class TrainConfig:
     model: str  # "pix2pix" | "cyclegan"
     dataroot: str
     out: str
+    dataroot_b: str | None = None  # unaligned: A images in `dataroot`, B images here (e.g. two face sets)
     # networks
     netG: str = "resnet_9blocks"
     netD: str = "basic"

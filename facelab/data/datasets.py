@@ -172,11 +172,12 @@ class UnalignedDataset(Dataset):
     """Unpaired A and B for CycleGAN: item i is A[i % |A|] with a random B (official `serial_batches` off)."""
 
     def __init__(self, root: str | Path, pre: Preprocess, phase: str = "train", serial: bool = False,
-                 max_items: int | None = None) -> None:
+                 max_items: int | None = None, root_b: str | Path | None = None) -> None:
         root = Path(root)
-        if not root.is_dir():
-            raise InputError(root, "data folder does not exist")
-        dirs = _ab_dirs(root, phase)
+        for folder in (root, Path(root_b)) if root_b is not None else (root,):
+            if not folder.is_dir():
+                raise InputError(folder, "data folder does not exist")
+        dirs = (root, Path(root_b)) if root_b is not None else _ab_dirs(root, phase)
         if dirs is None:
             raise InputError(root, f"expected {phase}A/ and {phase}B/ (or A/ and B/) folders of images")
         self.a_paths = _nonempty(find_images(dirs[0]), dirs[0])[:max_items or None]

@@ -79,7 +79,7 @@ def build_dataset(cfg: TrainConfig) -> torch.utils.data.Dataset:
     pre = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip, cfg.augment)
     if cfg.model == "pix2pix":
         return AlignedDataset(cfg.dataroot, pre, cfg.direction, max_items=cfg.max_dataset_size)
-    ds = UnalignedDataset(cfg.dataroot, pre, max_items=cfg.max_dataset_size)
+    ds = UnalignedDataset(cfg.dataroot, pre, max_items=cfg.max_dataset_size, root_b=cfg.dataroot_b)
     if cfg.direction == "BtoA":
         ds.a_paths, ds.b_paths = ds.b_paths, ds.a_paths
     return ds
