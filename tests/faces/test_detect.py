@@ -119,3 +119,46 @@ def test_face_helpers() -> None:
     assert d["box"] == [1, 2, 9, 12] and len(d["landmarks"]) == 5 and d["score"] == 0.95
     with pytest.raises(ValueError, match=r"\(5, 2\)"):
         Face(box=np.zeros(4), score=1.0, landmarks=np.zeros((4, 2)))
+
+
+# --------------------------------------------------------------------------------------------
+# landmark backends (facelab.faces.landmarks)
+
+
+def test_five_point_backend_returns_the_detector_landmarks() -> None:
+    from facelab.faces.landmarks import FivePoint, LandmarkBackend, get_landmark_backend
+
+    backend = get_landmark_backend("5pt")
+    assert isinstance(backend, FivePoint) and isinstance(backend, LandmarkBackend) and backend.points == 5
+    f = Face(box=np.array([0, 0, 10, 10]), score=1.0, landmarks=np.arange(10).reshape(5, 2))
+    (pts,) = backend(np.zeros((12, 12, 3), np.uint8), [f])
+    np.testing.assert_array_equal(pts, f.landmarks)
+    assert pts.flags.writeable  # a copy, not the Face's read-only array
+
+
+def test_unknown_backend_and_missing_dlib_are_config_errors() -> None:
+    from facelab.errors import ConfigError
+    from facelab.faces.landmarks import Dlib68, get_landmark_backend
+
+    with pytest.raises(ConfigError, match="dlib68"):
+        get_landmark_backend("hrnet")
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r'facelab\[dlib\].*NON-COMMERCIAL'):
+            Dlib68()
+    else:
+        pytest.skip("dlib is installed; see test_dlib68_on_a_real_photo")
+
+
+def test_dlib68_on_a_real_photo(detector: FaceDetector, shared_data: Path) -> None:
+    pytest.importorskip("dlib")
+    from facelab.faces.landmarks import Dlib68
+
+    image = read_image(shared_data / FACES / "face_recognition/obama_small.jpg")
+    (face,) = detector.detect(image)
+    (pts,) = Dlib68()(image, [face])
+    assert pts.shape == (68, 2)
+    # dlib's eye centres (36-41, 42-47) are near MTCNN's eyes
+    eyes = np.stack([pts[36:42].mean(0), pts[42:48].mean(0)])
+    assert np.linalg.norm(eyes - face.landmarks[:2], axis=1).max() < 0.1 * face.width
