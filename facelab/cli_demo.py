@@ -29,8 +29,9 @@ Examples:
               help="Replace an existing folder (an earlier demo's own folder is always replaced).")
 @click.pass_context
 def demo(ctx: click.Context, out: Path, samples: Path | None, steps: int, overwrite: bool) -> None:
-    """Train a small Pix2Pix on the sample photos (photo -> sepia), then translate a held-out
-    photo and the sample video with it. Offline; a few minutes on 2 CPU cores."""
+    """Train a small Pix2Pix on the sample photos (photo -> sepia) and translate a held-out photo
+    and the sample video with it; then swap one sample face into the other photo and the video.
+    Offline; a few minutes on 2 CPU cores."""
     from facelab.demo import run_demo
 
     g: Globals = ctx.obj
@@ -39,19 +40,24 @@ def demo(ctx: click.Context, out: Path, samples: Path | None, steps: int, overwr
 
     def on_step(info: dict[str, Any]) -> None:
         if "train" not in bars:
-            bars["train"] = tqdm(total=info["total"], unit="it", desc="1/2 train pix2pix", disable=quiet)
+            bars["train"] = tqdm(total=info["total"], unit="it", desc="1/3 train pix2pix", disable=quiet)
         bars["train"].update(1)
         bars["train"].set_postfix({k: f"{v:.3f}" for k, v in info["losses"].items()}, refresh=False)
 
     def on_frames(done: int, total: int | None) -> None:
         if "video" not in bars:
-            bars["video"] = tqdm(total=total, unit="frame", desc="2/2 translate video", disable=quiet)
+            bars["video"] = tqdm(total=total, unit="frame", desc="2/3 translate video", disable=quiet)
         bars["video"].update(done - bars["video"].n)
+
+    def on_swap_frames(done: int, total: int | None) -> None:
+        if "swap" not in bars:
+            bars["swap"] = tqdm(total=total, unit="frame", desc="3/3 swap face in video", disable=quiet)
+        bars["swap"].update(done - bars["swap"].n)
 
     t0 = time.perf_counter()
     try:
         summary = run_demo(out, samples=samples, steps=steps, device=g.device, on_step=on_step,
-                           on_frames=on_frames, overwrite=overwrite)
+                           on_frames=on_frames, on_swap_frames=on_swap_frames, overwrite=overwrite)
     finally:
         for b in bars.values():
             b.close()
@@ -61,3 +67,6 @@ def demo(ctx: click.Context, out: Path, samples: Path | None, steps: int, overwr
     echo(ctx, "PSNR against the sepia ground truth of the held-out photo: "
               + json.dumps(summary["psnr_db"]))
     echo(ctx, f"training run (checkpoints, loss log, sample grids in index.html): {summary['run']}")
+    sw = summary["swap"]
+    echo(ctx, f"face swap: {sw['photo_faces']} face(s) in astronaut_swapped.jpg, {sw['video_frames_changed']} of "
+              f"{sw['video_frames']} video frames in astronaut_pan_swapped.mp4 (JSON sidecars beside them)")

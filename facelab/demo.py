@@ -2,9 +2,11 @@
 
 Steps (each writes into the demo folder):
 1. data: a small aligned training set made from the sample photos: (photo crop, sepia(photo crop)).
-2. train: a small Pix2Pix (unet_128, ngf 16) for a few hundred iterations.
+2. train: a small Pix2Pix (unet_128, ngf 16, 128 px crops) for a few hundred iterations.
 3. translate: the held-out sample photo and the sample video (audio kept) with the trained model.
 4. score: PSNR of the translation against the known sepia ground truth, next to the identity baseline.
+5. swap: one-shot face swap of one sample face into the other sample photo and into the sample
+   video (MTCNN, alignment, colour transfer, feathered blend), each with its JSON sidecar.
 
 No weights are downloaded: the model is trained here, so the outputs are real translations.
 """
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 TRAIN_PHOTOS = ("astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
 HELD_OUT_PHOTO = "grace_hopper.jpg"
 SAMPLE_VIDEO = "astronaut_pan.mp4"
+SWAP_TARGET = "astronaut.jpg"
 MARKER = ".facelab-demo"
 
 
@@ -45,14 +48,16 @@ def find_samples(explicit: str | Path | None = None) -> Path:
 def demo_config(out: Path, steps: int, device: str) -> TrainConfig:
     """A Pix2Pix small enough to learn the sepia task in a couple of minutes on 2 CPU cores."""
     base = TrainConfig(model="pix2pix", dataroot=str(out / "data"), out=str(out / "run"), **defaults_for("pix2pix"))
-    return replace(base, netG="unet_128", ngf=16, ndf=16, load_size=72, crop_size=64, batch_size=4,
+    return replace(base, netG="unet_128", ngf=16, ndf=16, load_size=144, crop_size=128, batch_size=2,
                    n_epochs=1000, n_epochs_decay=0, max_steps=steps, workers=0, display_every=max(1, steps // 4),
                    print_every=10, save_latest_every=steps, save_epoch_every=1000, device=device)
 
 
 def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int = 300, device: str = "auto",
              on_step: Callable[[dict[str, Any]], None] | None = None,
-             on_frames: Callable[[int, int | None], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
+             on_frames: Callable[[int, int | None], None] | None = None,
+             on_swap_frames: Callable[[int, int | None], None] | None = None,
+             overwrite: bool = False) -> dict[str, Any]:
     """Run the demo; returns a summary (also written to OUT/summary.json)."""
     from facelab.translate.infer import load_translator
     from facelab.translate.pipeline import Job, translate_image_file, translate_video_file
@@ -72,7 +77,7 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
 
     # 1. data from the sample photos (the held-out photo is not among them)
     photos = [src / p for p in TRAIN_PHOTOS if (src / p).is_file()]
-    make_pairs(photos, out / "data", "sepia", crops_per_image=24, size=96, layout="aligned")
+    make_pairs(photos, out / "data", "sepia", crops_per_image=24, size=144, layout="aligned")
 
     # 2. train
     cfg = demo_config(out, steps, device)
@@ -92,12 +97,28 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
     real = read_image(photo)
     truth, fake = task(real), read_image(out / "grace_hopper_sepia.jpg")
     write_image(out / "grace_hopper_ground_truth.jpg", truth)
+    # 5. one-shot face swap: Grace Hopper's face onto the astronaut, in the photo and the video
+    from facelab.faces.detect import FaceDetector
+    from facelab.swap.oneshot import OneShotSource, SwapSettings
+    from facelab.swap.pipeline import swap_image_file, swap_video_file
+
+    detector, settings = FaceDetector(device=device), SwapSettings()
+    source = OneShotSource.from_photo(photo, detector, settings)
+    swapped = swap_image_file(source, src / SWAP_TARGET, out / "astronaut_swapped.jpg", detector, settings)
+    swapped_video = None
+    if video.is_file():
+        swapped_video = swap_video_file(source, video, out / "astronaut_pan_swapped.mp4", detector, settings,
+                                        on_frame=on_swap_frames)
+
     summary = {
         "task": "photo -> sepia (pix2pix, trained here on crops of the sample photos)",
         "train_photos": [p.name for p in photos], "steps": steps,
         "psnr_db": {"identity_baseline": round(psnr(real, truth), 2), "facelab_pix2pix": round(psnr(fake, truth), 2)},
-        "outputs": sorted(p.name for p in out.iterdir() if p.is_file() and p.name != MARKER) + ["summary.json"],
+        "outputs": sorted([p.name for p in out.iterdir() if p.is_file() and p.name != MARKER] + ["summary.json"]),
         "video_frames": frames, "run": str(run),
+        "swap": {"photo_faces": sum(len(f["faces"]) for f in swapped.frames),
+                 "video_frames_changed": sum(1 for f in swapped_video.frames if f["faces"]) if swapped_video else 0,
+                 "video_frames": swapped_video.frames_total if swapped_video else 0},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary

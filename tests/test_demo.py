@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     out = tmp_path / "demo"
+    out.mkdir()  # left by an earlier demo: replaced without --overwrite
+    (out / ".facelab-demo").write_text("")
+    (out / "old.txt").write_text("from an earlier run")
     env = {"FACELAB_OFFLINE": "1", "FACELAB_HOME": str(tmp_path / "home")}
     res = CliRunner().invoke(cli, ["-q", "--device", "cpu", "demo", "-o", str(out), "--steps", "10"], env=env)
     assert res.exit_code == 0, res.output
@@ -26,8 +29,14 @@ def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     v = probe_video(out / "astronaut_pan_sepia.mp4")
     assert v.has_audio
     assert (out / "run" / "final.pt").is_file() and (out / "run" / "index.html").is_file()
-    # a second run replaces the demo's own folder; a foreign folder is refused
-    assert CliRunner().invoke(cli, ["-q", "demo", "-o", str(out), "--steps", "10"], env=env).exit_code == 0
+    # the swap half: one face in the photo, the face in most frames of the video, sidecars beside them
+    assert summary["swap"]["photo_faces"] == 1
+    assert summary["swap"]["video_frames_changed"] >= 0.9 * summary["swap"]["video_frames"]
+    side = json.loads((out / "astronaut_pan_swapped.mp4.json").read_text())
+    assert side["synthetic"] and side["frames_total"] == summary["video_frames"]
+    assert probe_video(out / "astronaut_pan_swapped.mp4").has_audio
+    assert not (out / "old.txt").exists()
+    # a folder that is not a demo's own is refused
     other = tmp_path / "mine"
     other.mkdir()
     (other / "keep.txt").write_text("x")
