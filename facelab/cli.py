@@ -85,11 +85,12 @@ def cli(ctx: click.Context, device: str, verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from facelab import cli_swap, cli_translate, cli_weights
+    from facelab import cli_faces, cli_swap, cli_translate, cli_weights
 
     cli.add_command(cli_weights.weights)
     cli_translate.register(cli)
     cli_swap.register(cli)
+    cli_faces.register(cli)
 
 
 def main() -> None:
