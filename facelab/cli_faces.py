@@ -53,6 +53,7 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
     Faces are found with MTCNN, followed across video frames (stable track ids), aligned to the
     ArcFace 5-point template by a similarity transform and saved as SIZE x SIZE crops.
     """
+    from facelab.faces.extract import InputResult
     from facelab.faces.extract import extract as run_extract
 
     g: Globals = ctx.obj
@@ -65,7 +66,7 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
             bar.refresh()
         bar.update(n)
 
-    def on_result(result) -> None:  # noqa: ANN001 - InputResult
+    def on_result(result: InputResult) -> None:
         if result.error is not None:
             tqdm.write(f"error: {result.job.source}: {result.error}", file=sys.stderr)
         for path, reason in result.failures:

@@ -20,7 +20,12 @@ from facelab.faces.align import (
     warp_to_frame,
 )
 from facelab.faces.detect import Face, FaceDetector
-from facelab.faces.landmarks import Dlib68, FivePoint, LandmarkBackend, get_landmark_backend
+from facelab.faces.landmarks import (
+    Dlib68,
+    FivePoint,
+    LandmarkBackend,
+    get_landmark_backend,
+)
 from facelab.faces.track import FaceTracker, OneEuroParams, TrackedFace, track_video
 
 __all__ = [

@@ -140,7 +140,7 @@ class FaceDetector:
         min_score: float = 0.9,
         max_side: int | None = 960,
     ) -> None:
-        from facenet_pytorch import MTCNN  # import here: it pulls in torchvision models
+        from facenet_pytorch import MTCNN  # type: ignore[import-untyped]  # here: pulls in torchvision
 
         if max_side is not None and max_side < 48:
             raise ValueError(f"max_side must be at least 48 pixels or None, got {max_side}")

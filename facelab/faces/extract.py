@@ -250,8 +250,9 @@ def plan_extract(
     for job in jobs:
         key = job.out_dir.resolve()
         if key in used:
-            skipped.append((job.source, f"its output folder {job.out_dir} is already used by {used[key]}; "
-                                        "rename one of them or run them separately"))
+            reason = (f"its output folder {job.out_dir} is already used by {used[key]}; "
+                      "rename one of them or run them separately")
+            skipped.append((job.source, reason))
             continue
         used[key] = job.source
         kept.append(job)
@@ -389,7 +390,9 @@ def _select(faces: list[Any], cfg: ExtractConfig, key: Callable[[Any], Face]) ->
 
 def _record(file: str, source: Path, frame: int, t: float | None, track: int, detected: bool,
             face: Face, raw: Face, aligned: AlignedFace) -> CropRecord:
-    r3 = lambda v: round(float(v), 3)  # noqa: E731
+    def r3(v: float) -> float:
+        return round(float(v), 3)
+
     return CropRecord(
         file=file, source=str(source), frame=frame, time=None if t is None else round(t, 4), track=track,
         detected=detected, score=round(float(raw.score), 6),

@@ -94,7 +94,7 @@ class Dlib68:
 
     def __init__(self, model_path: str | Path | None = None) -> None:
         try:
-            import dlib  # lazy: optional extra
+            import dlib  # type: ignore[import-not-found]  # lazy: optional extra
         except ImportError:
             raise ConfigError(DLIB_HINT) from None
         path = Path(model_path) if model_path is not None else _default_dlib_model()
@@ -108,9 +108,9 @@ class Dlib68:
         img = np.ascontiguousarray(image)
         out = []
         for f in faces:
-            x1, y1, x2, y2 = (int(round(float(v))) for v in f.box)
+            x1, y1, x2, y2 = (round(float(v)) for v in f.box)
             shape = self._predictor(img, self._dlib.rectangle(x1, y1, x2, y2))
-            out.append(np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32))
+            out.append(np.array([[pt.x, pt.y] for pt in shape.parts()], dtype=np.float32))
         return out
 
 

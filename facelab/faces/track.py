@@ -70,11 +70,9 @@ log = logging.getLogger(__name__)
 
 # Optical-flow settings (why: 21x21 windows and 3 pyramid levels follow head motion of up to
 # ~80 px per frame; 2 % of the face size as round-trip tolerance rejects occluded points).
-_LK = dict(
-    winSize=(21, 21),
-    maxLevel=3,
-    criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-)
+_LK_WIN = (21, 21)
+_LK_LEVELS = 3
+_LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 _FB_TOLERANCE = 0.02  # forward-backward error, in face sizes
 _RANSAC_TOLERANCE = 0.03  # similarity residual, in face sizes
 _MIN_POINTS = 6  # fewer surviving points than this: the track is lost
@@ -210,7 +208,7 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     """Minimum-cost matching that ignores infinite entries."""
     if cost.size == 0 or not np.isfinite(cost).any():
         return []
-    from scipy.optimize import linear_sum_assignment  # scipy comes with scikit-learn
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]  # via scikit-learn
 
     big = np.nanmax(cost[np.isfinite(cost)]) * 10 + 1e6
     rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, big))
@@ -222,7 +220,7 @@ def _flow(prev: np.ndarray, cur: np.ndarray, face: Face) -> Face | None:
     h, w = prev.shape
     size = _face_size(face)
     lm = face.landmarks.astype(np.float32)
-    pts = [lm]
+    pts: list[np.ndarray] = [lm]
     # Corners from the inner part of the box (its rim is often background).
     x1, y1, x2, y2 = face.box
     bw, bh = x2 - x1, y2 - y1
@@ -234,15 +232,19 @@ def _flow(prev: np.ndarray, cur: np.ndarray, face: Face) -> Face | None:
             minDistance=max(3.0, size / 20), blockSize=5,
         )
         if corners is not None:
-            pts.append(corners.reshape(-1, 2) + np.array([rx1, ry1], dtype=np.float32))
-    p0 = np.concatenate(pts).astype(np.float32).reshape(-1, 1, 2)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, **_LK)
-    if p1 is None:
+            pts.append(np.asarray(corners, dtype=np.float32).reshape(-1, 2) + np.array([rx1, ry1], np.float32))
+    start = np.concatenate(pts).astype(np.float32).reshape(-1, 1, 2)
+    fwd, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, start, np.empty_like(start), winSize=_LK_WIN, maxLevel=_LK_LEVELS,
+                                           criteria=_LK_CRITERIA)
+    if fwd is None:
         return None
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, **_LK)
-    if pb is None:
+    bwd, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, fwd, np.empty_like(start), winSize=_LK_WIN, maxLevel=_LK_LEVELS,
+                                           criteria=_LK_CRITERIA)
+    if bwd is None:
         return None
-    p0, p1, pb = p0.reshape(-1, 2), p1.reshape(-1, 2), pb.reshape(-1, 2)
+    p0 = np.asarray(start).reshape(-1, 2)
+    p1 = np.asarray(fwd).reshape(-1, 2)
+    pb = np.asarray(bwd).reshape(-1, 2)
     fb = np.linalg.norm(pb - p0, axis=1)
     inside = (p1[:, 0] >= 0) & (p1[:, 0] <= w - 1) & (p1[:, 1] >= 0) & (p1[:, 1] <= h - 1)
     good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < max(0.5, _FB_TOLERANCE * size)) & inside

@@ -46,10 +46,10 @@ def detector() -> FaceDetector:
 def stage_clip(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first 8 frames of the Hamilton clip (two people) as a small MP4."""
     path = tmp_path_factory.mktemp("clip") / "stage.mp4"
-    with VideoReader(shared_data / "face_videos/short_hamilton_clip.mp4") as reader:
-        with VideoWriter(path, reader.info.fps) as writer:
-            for _, frame in zip(range(8), reader):
-                writer.write(frame)
+    source = shared_data / "face_videos/short_hamilton_clip.mp4"
+    with VideoReader(source) as reader, VideoWriter(path, reader.info.fps) as writer:
+        for _, frame in zip(range(8), reader):
+            writer.write(frame)
     return path
 
 
@@ -157,7 +157,7 @@ def test_cli_exit_codes(tiny_video: Path, tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_overwrite_rules(tiny_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    kw = dict(size=32, min_size=0, every=25, detector=FixedDetector())
+    kw = {"size": 32, "min_size": 0, "every": 25, "detector": FixedDetector()}
     assert extract([tiny_video], out, **kw).crops == 2
     again = extract([tiny_video], out, **kw)
     assert again.crops == 0 and "--overwrite" in again.failed[0][1]

@@ -10,7 +10,13 @@ import pytest
 
 from facelab.faces.align import transform_points
 from facelab.faces.detect import Face, FaceDetector
-from facelab.faces.track import FaceTracker, OneEuroFilter, OneEuroParams, box_iou, track_video
+from facelab.faces.track import (
+    FaceTracker,
+    OneEuroFilter,
+    OneEuroParams,
+    box_iou,
+    track_video,
+)
 from facelab.io.image import read_image
 from facelab.io.video import VideoReader
 
@@ -69,7 +75,7 @@ def accel(seq: list[np.ndarray]) -> float:
 
 
 def test_two_people_keep_their_ids(detector: FaceDetector, shared_data: Path) -> None:
-    frames = first_frames(shared_data / HAMILTON, 16)
+    frames = first_frames(shared_data / HAMILTON, 12)
     tracker = FaceTracker(detector, fps=29.97)
     per_frame = [tracker.update(f) for f in frames]
     assert all([t.track_id for t in tf] == [0, 1] for tf in per_frame), [[t.track_id for t in tf] for tf in per_frame]
@@ -79,9 +85,10 @@ def test_two_people_keep_their_ids(detector: FaceDetector, shared_data: Path) ->
 
 
 @pytest.fixture(scope="module")
-def talking(detector: FaceDetector, shared_data: Path) -> tuple[list[np.ndarray], CachedDetector, list]:
+def talking(shared_data: Path) -> tuple[list[np.ndarray], CachedDetector, list]:
     frames = first_frames(shared_data / TALKING, 40)
-    cached = CachedDetector(detector)
+    # the face is ~250 px wide: a pyramid that starts at 80 px is 9x cheaper and finds it as well
+    cached = CachedDetector(FaceDetector(device="cpu", min_face_size=80))
     tracker = FaceTracker(cached, fps=25)
     every_frame = [tracker.update(f) for f in frames]
     return frames, cached, every_frame
@@ -99,7 +106,7 @@ def test_detect_every_5_follows_per_frame_detection(talking: tuple[list[np.ndarr
         assert a[0].detected == (i % 5 == 0)
         err = np.linalg.norm(a[0].raw.landmarks - b[0].raw.landmarks, axis=1).mean() / b[0].raw.width
         errors.append(err)
-    # measured: mean 1.3 %, max 4.4 % of the face width (MTCNN's own noise is ~1.4 %)
+    # measured: mean 1.4 %, max 4.4 % of the face width
     assert np.mean(errors) < 0.03 and np.max(errors) < 0.08, (np.mean(errors), np.max(errors))
 
 
@@ -107,10 +114,10 @@ def test_smoothing_reduces_jitter_and_keeps_raw(talking: tuple[list[np.ndarray],
     _, _, every_frame = talking
     raw = [tf[0].raw.landmarks for tf in every_frame]
     smooth = [tf[0].face.landmarks for tf in every_frame]
-    assert accel(smooth) < 0.6 * accel(raw), (accel(smooth), accel(raw))  # measured 1.2 vs 3.7 px
+    assert accel(smooth) < 0.6 * accel(raw), (accel(smooth), accel(raw))  # measured 1.4 vs 4.0 px
     width = np.mean([tf[0].raw.width for tf in every_frame])
     lag = np.mean([np.linalg.norm(s - r, axis=1).mean() for s, r in zip(smooth, raw)]) / width
-    assert lag < 0.03, lag  # still follows the face
+    assert lag < 0.03, lag  # still follows the face (measured 1.7 %)
     np.testing.assert_array_equal(every_frame[0][0].face.landmarks, every_frame[0][0].raw.landmarks)
     assert accel([tf[0].face.box for tf in every_frame]) < accel([tf[0].raw.box for tf in every_frame])
 
