@@ -14,7 +14,8 @@
    and saved as ``<frame index:06d>_t<track id:02d>.png``. Frames are streamed: memory does not
    grow with the video's length.
 3. **Photos**: detection only; the faces of a photo, largest first, are saved as
-   ``<photo stem>_f<face index:02d>.png`` (the face index stands in for the track id).
+   ``<photo stem>_f<face index:02d>.png`` (the face index stands in for the track id; when two
+   photos of a folder share a stem, ``a.jpg`` and ``a.png``, the stems become ``a_jpg``, ``a_png``).
 4. **Sidecar**: ``faces.json`` in each output folder describes every crop (schema in
    ``docs/faces.md``): its file, source, frame index and time, track id, box, landmarks, score,
    the ``2x3`` matrix ``M`` (source image -> crop), size and margin, with the settings used.
@@ -512,8 +513,11 @@ def _extract_images(job: ExtractJob, detector: Detector, cfg: ExtractConfig, ove
     if overwrite:
         _remove_listed_crops(out)
     records: list[CropRecord] = []
+    stems = [(p.parent, p.stem) for p in job.sources]
     for path in job.sources:
         rel = path.relative_to(job.root).parent if job.root is not None else Path()
+        # a.jpg and a.png in one folder: name their crops a_jpg_f00, a_png_f00
+        stem = path.stem if stems.count((path.parent, path.stem)) == 1 else path.name.replace(".", "_")
         try:
             image = read_image(path)
             faces = _select(detector.detect(image), cfg, key=lambda f: f)
@@ -521,7 +525,7 @@ def _extract_images(job: ExtractJob, detector: Detector, cfg: ExtractConfig, ove
             crops = [(i, f, align_face(image, f.landmarks, cfg.size, cfg.margin, cfg.border))
                      for i, f in enumerate(faces)]
             for i, face, aligned in crops:
-                name = (rel / f"{path.stem}_f{i:02d}.{cfg.image_ext}").as_posix()
+                name = (rel / f"{stem}_f{i:02d}.{cfg.image_ext}").as_posix()
                 write_image(out / name, aligned.crop, overwrite=True)
                 records.append(_record(name, path, 0, None, i, True, face, face, aligned))
         except FacelabError as exc:

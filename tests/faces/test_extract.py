@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from facelab.cli import _register, cli
 from facelab.faces.align import estimate_similarity, template, transform_points
@@ -108,18 +109,21 @@ def test_cli_extract_folder_of_photos(shared_data: Path, tmp_path: Path) -> None
     faces = shared_data / "faces/face_recognition"
     shutil.copy(faces / "obama_small.jpg", photos)
     shutil.copy(faces / "test_kit_with_rose.jpg", photos / "pair")
+    shutil.copy(faces / "obama_small.jpg", photos / "pair" / "same.jpg")
+    Image.open(faces / "obama_small.jpg").save(photos / "pair" / "same.png")  # same stem as same.jpg
     (photos / "broken.jpg").write_bytes(b"not a jpeg")
     (photos / "notes.txt").write_text("ignored")
     out = tmp_path / "out"
     res = CliRunner().invoke(cli, ["--device", "cpu", "extract", str(photos), "-o", str(out), "--size", "96",
                                    "--margin", "0.3"])
     assert res.exit_code == 3, res.output  # one photo failed, the rest went through
-    assert "extracted 3 faces from 1 of 1 inputs (3 frames/photos)" in res.output
+    assert "extracted 5 faces from 1 of 1 inputs (5 frames/photos)" in res.output
     assert "broken.jpg" in res.output and "1 failed" in res.output
     data = check_sidecar(out / "photos", 96, 0.3)
     assert data["kind"] == "images"
     assert sorted(c["file"] for c in data["crops"]) == [
-        "obama_small_f00.png", "pair/test_kit_with_rose_f00.png", "pair/test_kit_with_rose_f01.png"]
+        "obama_small_f00.png", "pair/same_jpg_f00.png", "pair/same_png_f00.png",
+        "pair/test_kit_with_rose_f00.png", "pair/test_kit_with_rose_f01.png"]
     assert [f["source"] for f in data["failures"]] == [str(photos / "broken.jpg")]
     kit = [c for c in data["crops"] if "kit" in c["file"]]
     assert [c["track"] for c in kit] == [0, 1] and kit[0]["time"] is None and kit[0]["frame"] == 0
