@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from tqdm import tqdm
 
 from facelab.cli import Globals, echo
@@ -119,35 +120,51 @@ Examples:
   facelab extract bob.mp4 -o faces/bob --size 128 --every 2
   facelab train swap --faces-a faces/alice --faces-b faces/bob -o runs/a2b
   facelab swap --model runs/a2b --target alice.mp4 -o alice_as_bob.mp4
+  facelab train swap --arch autoencoder --faces-a faces/alice --faces-b faces/bob -o runs/ae --n-epochs 400
 """)
 @click.option("--faces-a", required=True, type=click.Path(path_type=Path), help="Aligned crops of person A.")
 @click.option("--faces-b", required=True, type=click.Path(path_type=Path), help="Aligned crops of person B.")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create.")
+@click.option("--arch", type=click.Choice(["cyclegan", "autoencoder"]), default="cyclegan", show_default=True,
+              help="CycleGAN translator, or faceswap's shared-encoder autoencoder (crop size a multiple of 16).")
 @click.option("--netG", "netG", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
-              default="resnet_9blocks", show_default=True)
-@click.option("--ngf", type=int, default=64, show_default=True)
-@click.option("--ndf", type=int, default=64, show_default=True)
+              default="resnet_9blocks", show_default=True, help="CycleGAN generator.")
+@click.option("--ngf", type=click.IntRange(1), default=64, show_default=True,
+              help="Generator width (autoencoder: 64 = faceswap's 128-1024 channel encoder).")
+@click.option("--ndf", type=int, default=64, show_default=True, help="CycleGAN discriminator width.")
+@click.option("--latent", type=click.IntRange(1), default=None,
+              help="Autoencoder bottleneck width [default: 1024 at 64 px, 512 at 128 px, 256 above].")
 @click.option("--n-epochs", type=int, default=100, show_default=True)
 @click.option("--n-epochs-decay", type=int, default=100, show_default=True)
 @click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many iterations.")
-@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="[default: 1 for cyclegan, 16 for autoencoder]")
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 2e-4 for cyclegan, 5e-5 for "
+              "autoencoder; beta1 0.5 for both].")
 @click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
 @click.option("--display-every", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA, off on the CPU).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in -o.")
 @click.pass_context
-def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Path, **kw: Any) -> None:
-    """Train a face-swap translator (CycleGAN) between two folders of aligned face crops.
+def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Path, arch: str, **kw: Any) -> None:
+    """Train a face-swap model between two folders of aligned face crops.
 
-    Uses the translators' CycleGAN, losses and loop with the official defaults, at the crops' own
-    size and alignment (read from the faces.json that `facelab extract` writes).
+    --arch cyclegan: the translators' CycleGAN, losses and loop with the official defaults.
+    --arch autoencoder: the classic deepfake autoencoder (faceswap's "original" model): one shared
+    encoder, one decoder per person, each trained to rebuild its person from randomly warped
+    crops; the swap encodes a face of A and decodes it with B's decoder. Both train at the crops'
+    own size and alignment (read from the faces.json that `facelab extract` writes).
     """
     from facelab.swap.learned import swap_config, train_swap
 
     g: Globals = ctx.obj
-    cfg = swap_config(faces_a, faces_b, out, device=g.device, **kw)
+    for name, owner in (("netG", "cyclegan"), ("ndf", "cyclegan"), ("latent", "autoencoder")):
+        if owner != arch and ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
+            ctx.fail(f"--{name} applies to --arch {owner} only")
+    # options left unset (None) take the architecture's defaults from swap_config
+    cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
+                      **{k: v for k, v in kw.items() if v is not None})
     bar: dict[str, tqdm] = {}
 
     def on_step(info: dict[str, Any]) -> None:

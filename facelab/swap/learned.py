@@ -1,13 +1,18 @@
 """Learned face swap: a translator trained between two people's aligned face sets.
 
-    run = train_swap("faces/alice", "faces/bob", "runs/a2b")      # CycleGAN on aligned crops
+    run = train_swap(swap_config("faces/alice", "faces/bob", "runs/a2b"))   # CycleGAN on aligned crops
+    run = train_swap(swap_config("faces/alice", "faces/bob", "runs/ae", arch="autoencoder"))
     source, settings = load_swap_model("runs/a2b", SwapSettings())
     swap_video_file(source, "alice_talk.mp4", "out.mp4", detector, settings)
 
 The face sets are folders of aligned crops, as written by `facelab extract` (which records the
 crop size and margin in `faces.json`; the swap must align target faces the same way, so the run
-stores them and `load_swap_model` restores them). Training reuses the translators' CycleGAN
-(losses, image pool, loop, checkpoints, `--resume`) with its official defaults, at the crop size.
+stores them and `load_swap_model` restores them). Training reuses the translators' loop
+(checkpoints, logs, image grids, `--resume`) at the crop size, with one of two models (`arch`):
+
+- "cyclegan": the translators' CycleGAN with its official defaults;
+- "autoencoder": faceswap's shared encoder with one decoder per person
+  (facelab.swap.autoencoder), with faceswap's Adam settings and batch of 16.
 """
 
 from __future__ import annotations
@@ -47,17 +52,37 @@ def crop_geometry(folder: str | Path) -> dict[str, Any]:
     return {"size": h, "margin": SwapSettings().margin, "count": len(images)}
 
 
-def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, **overrides: Any) -> TrainConfig:
-    """A CycleGAN config for two face sets: official defaults, trained at the crops' own size."""
+ARCHS = ("cyclegan", "autoencoder")
+
+
+def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, *, arch: str = "cyclegan",
+                latent: int | None = None, **overrides: Any) -> TrainConfig:
+    """A training config for two face sets, at the crops' own size; `overrides` are TrainConfig fields.
+
+    arch "cyclegan": the official CycleGAN defaults. arch "autoencoder": model "faceswap_ae" with
+    lr 5e-5, beta1 0.5, batch 16 (faceswap's); `latent` is its bottleneck width (default by size,
+    see facelab.swap.autoencoder.default_latent), and `ngf` its width (64 = faceswap's original).
+    """
+    if arch not in ARCHS:
+        raise ConfigError(f"unknown swap model {arch!r}; choose one of {', '.join(ARCHS)}")
+    if latent is not None and arch != "autoencoder":
+        raise ConfigError("latent sets the autoencoder's bottleneck; it needs arch='autoencoder'")
     geo_a, geo_b = crop_geometry(faces_a), crop_geometry(faces_b)
     if (geo_a["size"], geo_a["margin"]) != (geo_b["size"], geo_b["margin"]):
         raise ConfigError(f"the two face sets were aligned differently ({geo_a} vs {geo_b}); "
                           "extract both with the same --size and --margin")
     size = geo_a["size"]
-    base = TrainConfig(model="cyclegan", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
-                       **defaults_for("cyclegan"))
-    cfg = replace(base, preprocess="none", load_size=size, crop_size=size, flip=True,
-                  extra={"swap": {"size": size, "margin": geo_a["margin"]}})
+    extra: dict[str, Any] = {"swap": {"size": size, "margin": geo_a["margin"]}}
+    if arch == "cyclegan":
+        base = TrainConfig(model="cyclegan", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
+                           **defaults_for("cyclegan"))
+    else:
+        from facelab.swap.autoencoder import TRAIN_DEFAULTS, default_latent
+
+        base = TrainConfig(model="faceswap_ae", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
+                           **TRAIN_DEFAULTS)
+        extra["autoencoder"] = {"latent": latent or default_latent(size)}
+    cfg = replace(base, preprocess="none", load_size=size, crop_size=size, flip=True, extra=extra)
     return replace(cfg, **overrides)
 
 

@@ -29,6 +29,7 @@ from facelab.device import amp_dtype, autocast, resolve_device
 from facelab.errors import ConfigError, InputError
 from facelab.io.image import image_to_tensor, resize_image, tensor_to_image
 from facelab.nn.layers import set_test_mode
+from facelab.swap.autoencoder import FaceSwapAutoencoder  # also registers the "faceswap_ae" generator
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +151,14 @@ def load_translator(model: str | None = None, weights: str | Path | None = None,
         if info["kind"] == "cyclegan":
             name = "G_A" if direction == "AtoB" else "G_B"
             net, info = load_generator(path, net_name=name) if name != info["net"] else (net_probe, info)
+        elif isinstance(net_probe, FaceSwapAutoencoder):  # one net, two decoders: AtoB decodes with B's
+            net = net_probe.towards("b" if direction == "AtoB" else "a")
+            info["arch_kwargs"]["out"] = net.out
+            default_size = net.size  # its dense layers take crops of the training size only
         else:
             if direction == "BtoA":
                 raise ConfigError(f"{path}: a {info['kind']} model translates one way only; "
-                                  "--direction BtoA needs a CycleGAN run")
+                                  "--direction BtoA needs a CycleGAN or face-swap autoencoder run")
             net = net_probe
     dev = resolve_device(device)
     kw = info["arch_kwargs"]

@@ -1,4 +1,4 @@
-"""One flat training loop for Pix2Pix and CycleGAN.
+"""One flat training loop for Pix2Pix, CycleGAN and the face-swap autoencoder.
 
     run_dir = train(cfg, on_step=callback)
 
@@ -38,6 +38,7 @@ from facelab.data.datasets import AlignedDataset, Preprocess, UnalignedDataset, 
 from facelab.device import amp_dtype, grad_scaler, resolve_device
 from facelab.errors import ConfigError, InputError
 from facelab.io.image import tensor_to_image, write_image
+from facelab.swap.autoencoder import FaceSwapAE
 from facelab.translate.cyclegan import CycleGAN
 from facelab.translate.pix2pix import Pix2Pix
 
@@ -67,11 +68,11 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
     raise ConfigError(f"unknown lr policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> CycleGAN | Pix2Pix:
+def build_model(cfg: TrainConfig, device: torch.device) -> CycleGAN | Pix2Pix | FaceSwapAE:
     dtype = amp_dtype(device, cfg.amp)
-    cls = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix}.get(cfg.model)
+    cls = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix, "faceswap_ae": FaceSwapAE}.get(cfg.model)
     if cls is None:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose cyclegan or pix2pix")
+        raise ConfigError(f"unknown model {cfg.model!r}; choose cyclegan, pix2pix or faceswap_ae")
     return cls(cfg, device, dtype, grad_scaler(device, dtype))
 
 
