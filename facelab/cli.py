@@ -63,10 +63,12 @@ class FacelabGroup(click.Group):
 @click.version_option(__version__, "--version", prog_name="facelab")
 @click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True,
               help="Where to run: CUDA when present (auto), or force one.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="CPU threads for torch (default: one per core). Use 1 when several jobs share the CPU.")
 @click.option("-v", "--verbose", count=True, help="More logging; -v also shows tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
-def cli(ctx: click.Context, device: str, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quiet: bool) -> None:
     """facelab: image-to-image translation, face swapping and deepfake detection.
 
     \b
@@ -82,6 +84,10 @@ def cli(ctx: click.Context, device: str, verbose: int, quiet: bool) -> None:
     ctx.obj = g
     level = logging.WARNING if g.verbosity <= 0 else logging.INFO if g.verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if threads is not None:
+        from facelab.device import set_cpu_threads
+
+        set_cpu_threads(threads)
 
 
 def _register() -> None:

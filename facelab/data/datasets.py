@@ -107,6 +107,47 @@ def build_transform(p: Preprocess, paired: bool) -> A.Compose:
     return A.Compose(ops, additional_targets={"image_b": "image"} if paired else {})
 
 
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """Shuffles `n` items with a permutation fixed by (seed, epoch), and can resume mid-epoch.
+
+    It yields keys `epoch * n + index`, so a data set (even one copied into DataLoader workers)
+    knows the epoch of each item and can draw its augmentation from (seed, epoch, index): runs are
+    reproducible with any number of workers, and `--resume` replays exactly the batches that were left.
+    """
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch, self.skip = 0, 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Start `epoch`, leaving out its first `skip` items (already trained on before a resume)."""
+        self.epoch, self.skip = epoch, skip
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        if self.shuffle:
+            g = torch.Generator()
+            g.manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        base = self.epoch * self.n
+        return iter([base + i for i in order[self.skip:]])
+
+
+def item_rng(seed: int, key: int, n: int) -> tuple[int, np.random.Generator]:
+    """(index, generator) for a sampler key: the draw depends only on (seed, epoch, index)."""
+    epoch, index = divmod(int(key), n)
+    return index, np.random.default_rng([seed, epoch, index])
+
+
+def _seeded(transform: A.Compose, rng: np.random.Generator) -> A.Compose:
+    transform.set_random_seed(int(rng.integers(2**31 - 1)))
+    return transform
+
+
 def _ab_dirs(root: Path, phase: str) -> tuple[Path, Path] | None:
     for a, b in ((f"{phase}A", f"{phase}B"), ("A", "B")):
         if (root / a).is_dir() and (root / b).is_dir():
@@ -128,7 +169,7 @@ class AlignedDataset(Dataset):
         root = Path(root)
         if not root.is_dir():
             raise InputError(root, "data folder does not exist")
-        self.pre, self.direction = pre, direction
+        self.pre, self.direction, self.seed = pre, direction, 0
         self.transform = build_transform(pre, paired=True)
         dirs = _ab_dirs(root, phase) or _ab_dirs(root, "")
         if dirs is not None:  # two folders of same-named files
@@ -161,9 +202,10 @@ class AlignedDataset(Dataset):
                 b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_CUBIC)
         return (b, a) if self.direction == "BtoA" else (a, b)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int) -> dict[str, Any]:
+        index, rng = item_rng(self.seed, key, len(self))
         a, b = self.load_pair(index)
-        out = self.transform(image=np.ascontiguousarray(a), image_b=np.ascontiguousarray(b))
+        out = _seeded(self.transform, rng)(image=np.ascontiguousarray(a), image_b=np.ascontiguousarray(b))
         return {"A": image_to_tensor(out["image"]), "B": image_to_tensor(out["image_b"]),
                 "path": str(self.items[index][0])}
 
@@ -183,16 +225,17 @@ class UnalignedDataset(Dataset):
         self.a_paths = _nonempty(find_images(dirs[0]), dirs[0])[:max_items or None]
         self.b_paths = _nonempty(find_images(dirs[1]), dirs[1])[:max_items or None]
         self.transform = build_transform(pre, paired=False)
-        self.serial = serial
+        self.serial, self.seed = serial, 0
 
     def __len__(self) -> int:
         return max(len(self.a_paths), len(self.b_paths))
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int) -> dict[str, Any]:
+        index, rng = item_rng(self.seed, key, len(self))
         pa = self.a_paths[index % len(self.a_paths)]
-        pb = self.b_paths[index % len(self.b_paths) if self.serial else random.randrange(len(self.b_paths))]
-        a = self.transform(image=read_image(pa))["image"]
-        b = self.transform(image=read_image(pb))["image"]
+        pb = self.b_paths[index % len(self.b_paths) if self.serial else int(rng.integers(len(self.b_paths)))]
+        a = _seeded(self.transform, rng)(image=read_image(pa))["image"]
+        b = _seeded(self.transform, rng)(image=read_image(pb))["image"]
         return {"A": image_to_tensor(a), "B": image_to_tensor(b), "path_A": str(pa), "path_B": str(pb)}
 
 
@@ -203,17 +246,19 @@ class SingleDataset(Dataset):
         root = Path(root)
         self.paths = _nonempty(find_images(root), root)
         self.transform = build_transform(pre, paired=False)
+        self.seed = 0
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        img = self.transform(image=read_image(self.paths[index]))["image"]
+    def __getitem__(self, key: int) -> dict[str, Any]:
+        index, rng = item_rng(self.seed, key, len(self))
+        img = _seeded(self.transform, rng)(image=read_image(self.paths[index]))["image"]
         return {"A": image_to_tensor(img), "path": str(self.paths[index])}
 
 
 def seed_worker(worker_id: int) -> None:
-    """Give each DataLoader worker its own, reproducible numpy/random seed."""
+    """Give each DataLoader worker its own numpy/random seed (augmentations are seeded per item)."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)

@@ -23,6 +23,7 @@ import logging
 import math
 import random
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +35,7 @@ from torch.utils.data import DataLoader
 from facelab import __version__
 from facelab.checkpoint import FORMAT, atomic_save, net_record, safe_load
 from facelab.config import TrainConfig
-from facelab.data.datasets import AlignedDataset, Preprocess, UnalignedDataset, seed_worker
+from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
 from facelab.errors import ConfigError, InputError
 from facelab.io.image import tensor_to_image, write_image
@@ -159,11 +160,17 @@ def write_html(out: Path, entries: list[tuple[int, int, str]], names: list[str])
 
 
 class _Logger:
-    """Losses to log.jsonl and log.csv (header from the first row)."""
+    """Losses to log.jsonl and log.csv (header from the first row).
 
-    def __init__(self, out: Path, append: bool) -> None:
-        self.jsonl = (out / "log.jsonl").open("a" if append else "w")
+    On resume, rows logged after the checkpoint (`keep_until`) are dropped first: those
+    iterations run again, and their rows would otherwise appear twice.
+    """
+
+    def __init__(self, out: Path, append: bool, keep_until: int = 0) -> None:
         self.csv_path = out / "log.csv"
+        if append:
+            _truncate_log(out / "log.jsonl", self.csv_path, keep_until)
+        self.jsonl = (out / "log.jsonl").open("a" if append else "w")
         self.csv_file = self.csv_path.open("a" if append else "w", newline="")
         self.writer: csv.DictWriter | None = None
         self.append = append and self.csv_path.stat().st_size > 0
@@ -181,6 +188,26 @@ class _Logger:
     def close(self) -> None:
         self.jsonl.close()
         self.csv_file.close()
+
+
+def _truncate_log(jsonl: Path, csv_path: Path, keep_until: int) -> None:
+    """Keep only rows with iteration <= keep_until in both logs (rewritten atomically)."""
+    if jsonl.is_file():
+        rows = [line for line in jsonl.read_text().splitlines()
+                if line.strip() and json.loads(line).get("iteration", 0) <= keep_until]
+        tmp = jsonl.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(r + "\n" for r in rows))
+        tmp.replace(jsonl)
+    if csv_path.is_file():
+        with csv_path.open(newline="") as f:
+            lines = list(csv.reader(f))
+        if lines:
+            col = lines[0].index("iteration") if "iteration" in lines[0] else None
+            kept = [lines[0]] + [r for r in lines[1:] if col is None or int(r[col]) <= keep_until]
+            tmp = csv_path.with_suffix(".csv.tmp")
+            with tmp.open("w", newline="") as f:
+                csv.writer(f).writerows(kept)
+            tmp.replace(csv_path)
 
 
 def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
@@ -203,11 +230,15 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
 
     # 2. data
     dataset = build_dataset(cfg)
-    gen = torch.Generator()
-    gen.manual_seed(cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=cfg.workers,
+    dataset.seed = cfg.seed  # augmentations drawn from (seed, epoch, index): see EpochSampler
+    sampler = EpochSampler(len(dataset), cfg.seed)
+    # its own generator: starting a DataLoader iterator must not draw from the global RNG, whose
+    # state is checkpointed (dropout, pools) and has to continue unchanged across a resume
+    loader_gen = torch.Generator()
+    loader_gen.manual_seed(cfg.seed)
+    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
                         pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size,
-                        worker_init_fn=seed_worker, generator=gen, persistent_workers=cfg.workers > 0)
+                        worker_init_fn=seed_worker, generator=loader_gen, persistent_workers=cfg.workers > 0)
     if len(loader) == 0:
         raise InputError(cfg.dataroot, f"fewer images than one batch of {cfg.batch_size}")
 
@@ -243,7 +274,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     cfg.save(out / "config.json")
-    logger = _Logger(out, append=cfg.resume)
+    logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
     stop = {"flag": False}
 
@@ -251,7 +282,8 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         stop["flag"] = True
         log.warning("signal %d: saving a checkpoint and stopping after this iteration", signum)
 
-    old_handlers = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    old_handlers = ({s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+                    if threading.current_thread() is threading.main_thread() else {})
 
     def checkpoint(epoch: int, epoch_iter: int, path: Path = latest) -> None:
         state = training_state(model, scheds, cfg, epoch, iteration)
@@ -265,6 +297,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         while epoch < n_epochs_total and iteration < total and not stop["flag"]:
             for net in model.nets.values():
                 net.train()
+            sampler.set_epoch(epoch, skip=epoch_iter * cfg.batch_size)  # mid-epoch resume: the batches left
             for batch in loader:
                 if epoch_iter >= len(loader):
                     break
