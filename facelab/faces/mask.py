@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from facelab.errors import ConfigError
+from facelab.faces.align import ARCFACE_5PT, template
 
 __all__ = [
     "ARCFACE_5PT_112",
@@ -68,20 +69,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ArcFace's five-point template for a 112x112 crop (insightface ``arcface_dst``): left eye,
-#: right eye, nose tip, left and right mouth corners, as seen in the image. ``(5, 2)`` float64,
-#: the same numbers as :data:`facelab.faces.align.ARCFACE_5PT`.
-ARCFACE_5PT_112: np.ndarray = np.array(
-    [
-        [38.2946, 51.6963],
-        [73.5318, 51.5014],
-        [56.0252, 71.7366],
-        [41.5493, 92.3655],
-        [70.7299, 92.2041],
-    ],
-    dtype=np.float64,
-)
-ARCFACE_5PT_112.flags.writeable = False
+#: ArcFace's five-point template for a 112x112 crop: :data:`facelab.faces.align.ARCFACE_5PT`.
+ARCFACE_5PT_112: np.ndarray = ARCFACE_5PT
 
 MaskKind = Literal["ellipse", "hull"]
 
@@ -297,22 +286,11 @@ def face_ellipse_from_5pt(
 def arcface_landmarks(size: int, margin: float = 0.0) -> np.ndarray:
     """ArcFace's 5-point template in a ``size`` x ``size`` crop with ``margin``: float64 ``(5, 2)``.
 
-    The same points as :func:`facelab.faces.align.template` (kept in step by a test; this
-    module does not import the aligner): the 112-pixel template scaled by ``k = size / 112``
-    about pixel centres, ``p' = (p + 0.5) * k - 0.5``, then shrunk towards the crop centre
-    ``c = (size - 1) / 2`` by ``1 / (1 + margin)`` (``margin = 0.3`` shows 15 % more of the head
-    on each side). When the aligner's own crop landmarks are at hand
-    (``AlignedFace.crop_landmarks``), pass those to :func:`crop_face_mask` instead.
-
-    **Convention:** pixel centres at integer coordinates.
+    :func:`facelab.faces.align.template`, the points every aligned crop is made for. When the
+    aligner's own crop landmarks are at hand (``AlignedFace.crop_landmarks``), pass those to
+    :func:`crop_face_mask` instead.
     """
-    if int(size) != size or size <= 0:
-        raise ConfigError(f"crop size must be a positive whole number, not {size!r}")
-    if not (margin > -1.0 and math.isfinite(margin)):
-        raise ConfigError(f"margin must be a number greater than -1, not {margin!r}")
-    k = size / 112.0
-    c = (size - 1) / 2.0
-    return c + ((ARCFACE_5PT_112.astype(np.float64) + 0.5) * k - 0.5 - c) / (1.0 + margin)
+    return template(size, margin)
 
 
 def crop_face_mask(

@@ -56,6 +56,17 @@ class ImagePool:
         self.images = [t.to(device) for t in state["images"]]
 
 
+def pools_state(pools: dict[str, ImagePool]) -> dict[str, Any]:
+    """The pools' contents for a checkpoint (so a resumed run replays the same history)."""
+    return {k: p.state_dict() for k, p in pools.items()}
+
+
+def load_pools_state(pools: dict[str, ImagePool], state: dict[str, Any], device: torch.device) -> None:
+    for k, p in pools.items():
+        if k in state:
+            p.load_state_dict(state[k], device)
+
+
 def g_kwargs(cfg: TrainConfig, input_nc: int, output_nc: int) -> dict[str, Any]:
     return {"input_nc": input_nc, "output_nc": output_nc, "ngf": cfg.ngf, "norm": cfg.norm,
             "use_dropout": cfg.use_dropout}
@@ -134,9 +145,7 @@ class CycleGAN:
         return out
 
     def pool_state(self) -> dict[str, Any]:
-        return {k: p.state_dict() for k, p in self.pools.items()}
+        return pools_state(self.pools)
 
     def load_pool_state(self, state: dict[str, Any]) -> None:
-        for k, p in self.pools.items():
-            if k in state:
-                p.load_state_dict(state[k], self.device)
+        load_pools_state(self.pools, state, self.device)

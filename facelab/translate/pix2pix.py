@@ -17,7 +17,7 @@ from facelab.device import autocast
 from facelab.losses import GANLoss, discriminator_loss, l1
 from facelab.nn.factory import create_discriminator, create_generator
 from facelab.nn.layers import init_weights, requires_grad
-from facelab.translate.cyclegan import ImagePool, d_kwargs, g_kwargs
+from facelab.translate.cyclegan import ImagePool, d_kwargs, g_kwargs, load_pools_state, pools_state
 
 
 class Pix2Pix:
@@ -75,9 +75,7 @@ class Pix2Pix:
         return out
 
     def pool_state(self) -> dict[str, Any]:
-        return {k: p.state_dict() for k, p in self.pools.items()}
+        return pools_state(self.pools)
 
     def load_pool_state(self, state: dict[str, Any]) -> None:
-        for k, p in self.pools.items():
-            if k in state:
-                p.load_state_dict(state[k], self.device)
+        load_pools_state(self.pools, state, self.device)
