@@ -10,7 +10,6 @@ Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usa
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 
 import click

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from tqdm import tqdm
 
 from facelab.cli import Globals, echo
+from facelab.cli_translate import train_with_bar
 from facelab.errors import ConfigError
 
 EXAMPLES = """
@@ -63,7 +64,7 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     from facelab.faces.detect import FaceDetector
     from facelab.io.image import is_image
     from facelab.io.video import is_video
-    from facelab.swap.oneshot import OneShotSource, SwapSettings, TranslatorSource
+    from facelab.swap.oneshot import OneShotSource, SwapSettings
     from facelab.swap.pipeline import Selection, swap_image_file, swap_video_file
 
     g: Globals = ctx.obj
@@ -165,21 +166,8 @@ def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Pa
     # options left unset (None) take the architecture's defaults from swap_config
     cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
                       **{k: v for k, v in kw.items() if v is not None})
-    bar: dict[str, tqdm] = {}
-
-    def on_step(info: dict[str, Any]) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=info["total"], initial=info["iteration"] - 1, unit="it", desc="swap",
-                              disable=g.verbosity < 0, dynamic_ncols=True)
-        bar["bar"].update(1)
-        bar["bar"].set_postfix({k: f"{v:.3f}" for k, v in info["losses"].items()}, refresh=False)
-
     t0 = time.perf_counter()
-    try:
-        run = train_swap(cfg, on_step=on_step)
-    finally:
-        if "bar" in bar:
-            bar["bar"].close()
+    run = train_with_bar(ctx, "swap", lambda on_step: train_swap(cfg, on_step=on_step))
     echo(ctx, f"trained the swap model in {time.perf_counter() - t0:.1f}s -> {run}; "
               f"use: facelab swap --model {run} --target VIDEO -o OUT")
 

@@ -203,6 +203,25 @@ def _train_options(model: str) -> Callable[[Callable], Callable]:
     return deco
 
 
+def train_with_bar(ctx: click.Context, desc: str, run: Callable[[Callable[[dict[str, Any]], None]], Path],
+                   postfix_every: int = 1) -> Path:
+    """Call `run(on_step)` while a progress bar shows iterations, it/s and the latest losses."""
+    bar: dict[str, tqdm] = {}
+
+    def on_step(info: dict[str, Any]) -> None:
+        if "bar" not in bar:
+            bar["bar"] = _bar(ctx, total=info["total"], initial=info["iteration"] - 1, unit="it", desc=desc)
+        bar["bar"].update(1)
+        if info["iteration"] % postfix_every == 0:
+            bar["bar"].set_postfix({k: f"{v:.3f}" for k, v in info["losses"].items()}, refresh=False)
+
+    try:
+        return run(on_step)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+
+
 def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> None:
     from facelab.translate.trainer import train
 
@@ -216,22 +235,8 @@ def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> Non
             if key in kwargs and src is not None and src.name == "DEFAULT":
                 kwargs[key] = value
     cfg = TrainConfig(model=model, device=g.device, **kwargs)
-    bar: dict[str, tqdm] = {}
-
-    def on_step(info: dict[str, Any]) -> None:
-        if "bar" not in bar:
-            bar["bar"] = _bar(ctx, total=info["total"], initial=info["iteration"] - 1, unit="it", desc=model)
-        b = bar["bar"]
-        b.update(1)
-        if info["iteration"] % cfg.print_every == 0:
-            b.set_postfix({k: f"{v:.3f}" for k, v in info["losses"].items()}, refresh=False)
-
     t0 = time.perf_counter()
-    try:
-        run = train(cfg, on_step=on_step)
-    finally:
-        if "bar" in bar:
-            bar["bar"].close()
+    run = train_with_bar(ctx, model, lambda on_step: train(cfg, on_step=on_step), cfg.print_every)
     echo(ctx, f"trained {model} in {time.perf_counter() - t0:.1f}s -> {run} (final.pt, checkpoints/, index.html)")
 
 
