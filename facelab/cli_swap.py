@@ -44,6 +44,11 @@ Examples:
               help="Mask erosion, as a fraction of the crop size.")
 @click.option("--feather", type=click.FloatRange(0, 0.3), default=0.05, show_default=True,
               help="Mask feathering, as a fraction of the crop size.")
+@click.option("--landmarks", type=click.Choice(["5pt", "dlib68"]), default="5pt", show_default=True,
+              help="5pt: MTCNN's points, similarity warp. dlib68: 68 points (optional extra `facelab[dlib]`, "
+                   "model licensed for NON-COMMERCIAL use only), piecewise-affine warp of the one-shot face.")
+@click.option("--mask", type=click.Choice(["ellipse", "hull"]), default="ellipse", show_default=True,
+              help="Face mask: an ellipse from the 5 points, or the hull of the dense landmarks (dlib68).")
 @click.option("--detect-every", type=click.IntRange(1), default=5, show_default=True,
               help="Videos: run MTCNN every N frames, follow faces by optical flow in between.")
 @click.option("--label/--no-label", default=True, show_default=True,
@@ -52,7 +57,7 @@ Examples:
 @click.pass_context
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, target: Path, out: Path,
          largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
-         feather: float, detect_every: int, label: bool, overwrite: bool) -> None:
+         feather: float, landmarks: str, mask: str, detect_every: int, label: bool, overwrite: bool) -> None:
     """Put a face onto every face (or the chosen ones) of a photo or video.
 
     One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity,
@@ -81,7 +86,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         raise InputError(target, "no such file")
     if (kind == "image") != is_image(out) or (kind == "video") != is_video(out):
         ctx.fail(f"-o {out}: a {kind} target needs a {kind} output extension")
-    settings = SwapSettings(size=size, margin=margin, erode=erode, feather=feather, blend=blend, color=color)
+    settings = SwapSettings(size=size, margin=margin, erode=erode, feather=feather, blend=blend, color=color,
+                            landmarks=landmarks, mask=mask)
     detector = FaceDetector(device=g.device)
     if source is not None:
         face_source: Any = OneShotSource.from_photo(source, detector, settings)

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from facelab.errors import ConfigError, InputError
-from facelab.faces.align import AlignedFace, align_face, template
+from facelab.faces.align import AlignedFace, align_face, template, transform_points
 from facelab.faces.blend import BLEND_MODES, COLOR_METHODS, paste_face
 from facelab.faces.mask import crop_face_mask, refine
+from facelab.faces.warp import piecewise_affine
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +49,23 @@ class SwapSettings:
     feather: float = 0.05
     blend: str = "alpha"
     color: str = "reinhard"
+    landmarks: str = "5pt"  # "dlib68": dense landmarks, the one-shot face is bent piecewise-affinely
+
 
     def __post_init__(self) -> None:
         if self.blend not in BLEND_MODES:
             raise ConfigError(f"unknown blend {self.blend!r}; choose one of {', '.join(BLEND_MODES)}")
         if self.color not in COLOR_METHODS:
             raise ConfigError(f"unknown colour transfer {self.color!r}; choose one of {', '.join(COLOR_METHODS)}")
-        if self.mask != "ellipse":
-            raise ConfigError(f"mask {self.mask!r} needs dense landmarks; with the 5-point backend use ellipse")
+        if self.mask not in ("ellipse", "hull"):
+            raise ConfigError(f"unknown mask {self.mask!r}; choose ellipse or hull")
+        if self.mask == "hull" and self.landmarks == "5pt":
+            raise ConfigError("a hull mask needs dense landmarks (--landmarks dlib68); with 5 points use ellipse")
         if not 32 <= self.size <= 1024:
             raise ConfigError(f"crop size {self.size} is out of range (32..1024)")
 
     def crop_mask(self) -> np.ndarray:
-        """The refined (eroded, feathered) face mask in the aligned crop: float32 (size, size)."""
+        """The refined (eroded, feathered) ellipse face mask in the aligned crop: float32 (size, size)."""
         binary = crop_face_mask(self.size, "ellipse", landmarks=template(self.size, self.margin), scale=self.mask_scale)
         return refine(binary, int(round(self.erode * self.size)), int(round(self.feather * self.size)))
 
@@ -73,7 +78,7 @@ class FaceSource(Protocol):
 
     method: str
 
-    def face_for(self, target: AlignedFace) -> np.ndarray: ...
+    def face_for(self, target: AlignedFace, dense: np.ndarray | None = None) -> np.ndarray: ...
 
     def describe(self) -> dict[str, Any]: ...
 
@@ -85,6 +90,7 @@ class OneShotSource:
     aligned: AlignedFace
     path: str
     method: str = "oneshot"
+    dense: np.ndarray | None = None  # (N, 2) dense landmarks in the aligned crop, when a backend gave them
 
     @classmethod
     def from_image(cls, image: np.ndarray, detector: Any, settings: SwapSettings, path: str = "<array>") -> "OneShotSource":
@@ -94,7 +100,13 @@ class OneShotSource:
         if len(faces) > 1:
             log.info("%s: %d faces, using the largest", path, len(faces))
         aligned = align_face(image, faces[0].landmarks, settings.size, settings.margin)
-        return cls(aligned=aligned, path=str(path))
+        dense = None
+        if settings.landmarks != "5pt":
+            from facelab.faces.landmarks import get_landmark_backend
+
+            (pts,) = get_landmark_backend(settings.landmarks)(image, [faces[0]])
+            dense = transform_points(pts, aligned.M)
+        return cls(aligned=aligned, path=str(path), dense=dense)
 
     @classmethod
     def from_photo(cls, path: str | Path, detector: Any, settings: SwapSettings) -> "OneShotSource":
@@ -102,11 +114,15 @@ class OneShotSource:
 
         return cls.from_image(read_image(path), detector, settings, str(path))
 
-    def face_for(self, target: AlignedFace) -> np.ndarray:
-        return self.aligned.crop
+    def face_for(self, target: AlignedFace, dense: np.ndarray | None = None) -> np.ndarray:
+        """The source crop; bent onto the target's dense landmarks (crop coordinates) when both have them."""
+        if dense is None or self.dense is None:
+            return self.aligned.crop
+        return piecewise_affine(self.aligned.crop, self.dense, dense, self.aligned.crop.shape[:2])
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "source": self.path}
+        return {"method": self.method, "source": self.path,
+                "warp": "piecewise-affine" if self.dense is not None else "similarity (5 points)"}
 
 
 @dataclass
@@ -117,7 +133,7 @@ class TranslatorSource:
     weights: str
     method: str = "learned"
 
-    def face_for(self, target: AlignedFace) -> np.ndarray:
+    def face_for(self, target: AlignedFace, dense: np.ndarray | None = None) -> np.ndarray:
         return self.translator.translate([target.crop])[0]
 
     def describe(self) -> dict[str, Any]:
@@ -125,15 +141,25 @@ class TranslatorSource:
 
 
 def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, settings: SwapSettings,
-              crop_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+              crop_mask: np.ndarray | None = None, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Replace the face with these 5 landmarks in `frame` by the source's face.
 
+    `dense`: the target's dense landmarks in frame pixels (e.g. dlib's 68), when available: a
+    one-shot source with dense landmarks of its own is then warped piecewise-affinely onto them,
+    and a `hull` mask follows their outline.
     Returns (new_frame, frame_mask): pixels where frame_mask == 0 are bit-identical to `frame`.
     """
     target = align_face(frame, landmarks, settings.size, settings.margin)
-    new_face = source.face_for(target)
+    dense_crop = transform_points(dense, target.M) if dense is not None else None
+    new_face = source.face_for(target, dense_crop)
     if new_face.shape[:2] != (settings.size, settings.size):
         raise ConfigError(f"the face source gave a {new_face.shape[1]}x{new_face.shape[0]} face; "
                           f"the swap works at {settings.size}x{settings.size} (--size)")
-    mask = settings.crop_mask() if crop_mask is None else crop_mask
+    if crop_mask is not None:
+        mask = crop_mask
+    elif settings.mask == "hull" and dense_crop is not None:
+        binary = crop_face_mask(settings.size, "hull", landmarks=dense_crop)
+        mask = refine(binary, int(round(settings.erode * settings.size)), int(round(settings.feather * settings.size)))
+    else:
+        mask = settings.crop_mask()
     return paste_face(frame, new_face, mask, M=target.M, mode=settings.blend, color=settings.color)

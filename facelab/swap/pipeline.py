@@ -107,6 +107,15 @@ def _check_dst(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(dst, "exists; pass --overwrite to replace it")
 
 
+def _dense_backend(settings: SwapSettings) -> Any:
+    """The dense landmark backend the settings ask for, or None for MTCNN's 5 points."""
+    if settings.landmarks == "5pt":
+        return None
+    from facelab.faces.landmarks import get_landmark_backend
+
+    return get_landmark_backend(settings.landmarks)
+
+
 def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True) -> SwapRecord:
     """Swap the chosen faces of one photo; a photo without faces is written unchanged."""
@@ -115,12 +124,14 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     # 1. read and detect
     frame = read_image(src)
     faces = selection.pick(list(enumerate(detector.detect(frame))))
+    backend = _dense_backend(settings)
     # 2. swap each chosen face in turn
     record = SwapRecord(str(src), str(dst), "image", source.describe(), settings.to_dict(), selection.describe(),
                         frames_total=1)
     entries = []
     for tid, face in faces:
-        frame, _ = swap_face(frame, face.landmarks, source, settings)
+        dense = backend(frame, [face])[0] if backend is not None else None
+        frame, _ = swap_face(frame, face.landmarks, source, settings, dense=dense)
         entries.append(_face_entry(tid, face, source, settings))
     record.frames.append({"frame": 0, "faces": entries})
     # 3. write the image, then its sidecar
@@ -137,7 +148,8 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     t0, src, dst = time.perf_counter(), Path(src), Path(dst)
     _check_dst(src, dst, overwrite)
     record = SwapRecord(str(src), str(dst), "video", source.describe(), settings.to_dict(), selection.describe())
-    mask = settings.crop_mask()
+    backend = _dense_backend(settings)
+    mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
     with VideoReader(src) as reader:
         info = reader.info
         tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0)
@@ -149,7 +161,8 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                 # 2. swap each chosen face
                 entries = []
                 for tid, face in tracked:
-                    frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask)
+                    dense = backend(frame, [face])[0] if backend is not None else None
+                    frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask, dense=dense)
                     entries.append(_face_entry(tid, face, source, settings))
                 record.frames.append({"frame": index, "faces": entries})
                 # 3. encode
