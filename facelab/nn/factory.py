@@ -80,11 +80,20 @@ def pixel(input_nc: int = 3, ndf: int = 64, norm: str = "batch", n_layers_D: int
     return PixelDiscriminator(input_nc, ndf, norm)
 
 
+def _register_builtins() -> None:
+    """Import the modules that register networks living outside nn/ (the face-swap autoencoder),
+    so the registry is the same whatever the caller imported first."""
+    import facelab.swap.autoencoder  # noqa: F401  (registers "faceswap_ae")
+
+
 def list_models() -> dict[str, list[str]]:
+    _register_builtins()
     return {"generators": sorted(_GENERATORS), "discriminators": sorted(_DISCRIMINATORS)}
 
 
 def create_generator(name: str, **kwargs: Any) -> nn.Module:
+    if name not in _GENERATORS:
+        _register_builtins()
     if name not in _GENERATORS:
         raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(sorted(_GENERATORS))}")
     return _GENERATORS[name](**kwargs)

@@ -65,7 +65,7 @@ def test_init_weights_is_normal_002() -> None:
 
 
 def test_registry_and_errors() -> None:
-    assert list_models() == {"generators": ["resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"],
+    assert list_models() == {"generators": ["faceswap_ae", "resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"],
                              "discriminators": ["basic", "n_layers", "pixel"]}
     with pytest.raises(ConfigError, match="unknown generator"):
         create_generator("unet_512")
