@@ -1,7 +1,7 @@
 """How fast is one-shot face swap on the CPU, and where does the time go?
 
     python bench/swap_bench.py --out /tmp/swap_bench.json
-    python bench/swap_bench.py --frames 60 --detect-every 1 --largest
+    python bench/swap_bench.py --torch-threads 1 --detect-every 10 --largest
 
 For each input size (640x360 and 1280x720) this runs the video swap twice:
 
@@ -19,7 +19,18 @@ For each input size (640x360 and 1280x720) this runs the video swap twice:
 
 Their frames per second are reported side by side with the ratio; the staged loop must produce
 the same per-frame faces as the library (checked: `same_faces`). Each measurement is repeated
-`--repeat` times (default 2; the machines are shared and noisy) and the fastest run is kept.
+`--repeat` times (default 2, staged and end-to-end taking turns to go first; the machines are
+shared and noisy) and the fastest run is kept. The staged loop mirrors the default
+`--landmarks 5pt` path (no dense landmark backend). With `--per-face` (default) it also times the
+per-face calls (align, colour transfer, paste_face with each blend and colour) on one frame.
+
+`--torch-threads N` is what `facelab --threads N` does. It matters: PyTorch's OpenMP threads
+busy-wait, and when other jobs keep the cores busy MTCNN with one thread per core was measured
+4-12x slower per call than with one thread (see docs/benchmarks.md). `OMP_WAIT_POLICY=PASSIVE` in the
+environment is recorded in the command line and the JSON.
+
+Runs of a few frames (`--frames 20`) are dominated by start-up (opening files, the encoder's
+first frames); compare full-length runs.
 
 Inputs (read only, never copied into the repository):
     640x360:  ../shared/data/face_videos/short_hamilton_clip.mp4 (29.97 fps, 275 frames)
@@ -50,7 +61,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -59,8 +70,8 @@ import torch
 
 from facelab import __version__
 from facelab.faces.align import align_face
-from facelab.faces.blend import paste_face
-from facelab.faces.color import color_transfer
+from facelab.faces.blend import BlendMode, paste_face
+from facelab.faces.color import ColorMethod, color_transfer
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import FaceTracker
 from facelab.io.video import VideoReader, VideoWriter, probe_video
@@ -90,6 +101,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -221,7 +233,8 @@ def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, 
                     new_face = source.face_for(target)
                     t = pc()
                     st["translate"] += t - t1
-                    frame, _ = paste_face(frame, new_face, mask, M=target.M, mode=settings.blend, color=settings.color)
+                    frame, _ = paste_face(frame, new_face, mask, M=target.M, mode=cast(BlendMode, settings.blend),
+                                          color=cast(ColorMethod, settings.color))
                     t1 = pc()
                     st["blend"] += t1 - t
                     entries.append(_face_entry(tid, face, source, settings))
@@ -263,8 +276,8 @@ def per_face(source: OneShotSource, path: Path, detector: FaceDetector, settings
              reps: int = 30) -> dict[str, float]:
     """Milliseconds per face of the per-face calls and of paste_face's variants, on one frame.
 
-    The frame is the 31st of `path` (its largest face); each call runs `reps` times, twice, and
-    the faster mean is kept.
+    The frame is frame 30 of `path` (the last one if it is shorter), its largest face; each call
+    runs `reps` times, twice, and the faster mean is kept.
     """
     with VideoReader(path) as reader:
         for i, frame in enumerate(reader):
