@@ -242,7 +242,7 @@ def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> Non
 
 @click.group("train")
 def train_group() -> None:
-    """Train translators (and, in later releases, swap and detector models)."""
+    """Train translators (pix2pix, cyclegan) and face-swap models (swap)."""
 
 
 @train_group.command("pix2pix", epilog="""
