@@ -64,9 +64,17 @@ class SwapSettings:
         if not 32 <= self.size <= 1024:
             raise ConfigError(f"crop size {self.size} is out of range (32..1024)")
 
-    def crop_mask(self) -> np.ndarray:
-        """The refined (eroded, feathered) ellipse face mask in the aligned crop: float32 (size, size)."""
-        binary = crop_face_mask(self.size, "ellipse", landmarks=template(self.size, self.margin), scale=self.mask_scale)
+    def crop_mask(self, dense: np.ndarray | None = None) -> np.ndarray:
+        """The refined (eroded, feathered) face mask in the aligned crop: float32 (size, size).
+
+        An ellipse from the template's 5 points, or with `mask="hull"` the hull of `dense`
+        (the face's dense landmarks in crop coordinates).
+        """
+        if self.mask == "hull" and dense is not None:
+            binary = crop_face_mask(self.size, "hull", landmarks=dense)
+        else:
+            binary = crop_face_mask(self.size, "ellipse", landmarks=template(self.size, self.margin),
+                                    scale=self.mask_scale)
         return refine(binary, int(round(self.erode * self.size)), int(round(self.feather * self.size)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,11 +163,5 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, sett
     if new_face.shape[:2] != (settings.size, settings.size):
         raise ConfigError(f"the face source gave a {new_face.shape[1]}x{new_face.shape[0]} face; "
                           f"the swap works at {settings.size}x{settings.size} (--size)")
-    if crop_mask is not None:
-        mask = crop_mask
-    elif settings.mask == "hull" and dense_crop is not None:
-        binary = crop_face_mask(settings.size, "hull", landmarks=dense_crop)
-        mask = refine(binary, int(round(settings.erode * settings.size)), int(round(settings.feather * settings.size)))
-    else:
-        mask = settings.crop_mask()
+    mask = crop_mask if crop_mask is not None else settings.crop_mask(dense_crop)
     return paste_face(frame, new_face, mask, M=target.M, mode=settings.blend, color=settings.color)
