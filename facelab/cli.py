@@ -90,12 +90,17 @@ def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quie
 
 
 def _register() -> None:
-    from facelab import cli_faces, cli_swap, cli_translate, cli_weights
+    from facelab import (cli_classifier, cli_detect, cli_faces, cli_fakes, cli_landmarks, cli_swap,
+                         cli_translate, cli_weights)
 
     cli.add_command(cli_weights.weights)
     cli_translate.register(cli)
     cli_swap.register(cli)
     cli_faces.register(cli)
+    cli_fakes.register(cli)
+    cli_classifier.register(cli)
+    cli_landmarks.register(cli)
+    cli_detect.register(cli)
 
 
 def main() -> None:
