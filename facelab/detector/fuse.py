@@ -1,0 +1,163 @@
+"""Fuse the CNN and landmark-motion signals into a REAL / FAKE / UNCERTAIN verdict with reasons.
+
+Both signals arrive as fake probabilities with their own decision thresholds (the CNN's is
+calibrated on validation data at training time, the landmark scorer's on real videos or on
+facelab's fakes). Each is first **re-centred** so that its threshold sits at 0.5::
+
+    p' = sigmoid(logit(p) - logit(threshold))
+
+then the two are combined as a weighted mean of logits (a product of experts: independent
+evidence adds in log-odds). The CNN weighs more by default (0.7 vs 0.3) because it sees the
+pixels of every manipulation, while the motion check only catches swaps whose inner face moves
+unlike the head; when only one signal ran, it decides alone.
+
+The verdict is FAKE above ``0.5 + band``, REAL below ``0.5 - band`` and UNCERTAIN in between,
+and also UNCERTAIN when the evidence is too thin (too few scored frames and no motion window)
+or the two signals point firmly in opposite directions.
+
+A file with several faces is as fake as its most fake face (one swapped face makes a fake
+video); tracks too short to judge (spurious detections) are listed but do not decide.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from facelab.detector.results import SignalResult, TrackResult
+
+__all__ = ["FusionConfig", "fuse_media", "fuse_track", "recentre", "track_cnn_probability"]
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How signals combine.
+
+    Attributes:
+        cnn_weight, motion_weight: log-odds weights of the two signals.
+        band: half-width of the UNCERTAIN band around 0.5.
+        min_cnn_frames: fewer scored frames than this (and no motion window) -> UNCERTAIN.
+        min_track_frames: tracks shorter than this *and* shorter than ``min_track_share`` of the
+            longest track do not decide the file's verdict (spurious detections).
+        min_track_share: see ``min_track_frames``.
+    """
+
+    cnn_weight: float = 0.7
+    motion_weight: float = 0.3
+    band: float = 0.15
+    min_cnn_frames: int = 3
+    min_track_frames: int = 15
+    min_track_share: float = 0.1
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def recentre(p: float, threshold: float) -> float:
+    """Move ``threshold`` to 0.5 on the log-odds scale (monotone, keeps 0 and 1)."""
+    return _sigmoid(_logit(p) - _logit(threshold))
+
+
+def track_cnn_probability(probs: Sequence[float], threshold: float) -> float:
+    """A track's CNN probability: the mean of its re-centred per-frame probabilities.
+
+    Why the mean of probabilities, not of logits: one confidently wrong frame (motion blur, a
+    hand over the face) should not dominate a track of hundreds of frames.
+    """
+    arr = np.asarray([recentre(p, threshold) for p in probs], dtype=np.float64)
+    return float(arr.mean()) if arr.size else float("nan")
+
+
+def _frames_text(frames: Sequence[int], limit: int = 5) -> str:
+    shown = ", ".join(str(f) for f in frames[:limit])
+    return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
+
+
+def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = FusionConfig(), *,
+               cnn_frames: int = 0, top_frames: Sequence[int] = (),
+               motion_windows: Sequence[tuple[int, int, float]] = ()) -> tuple[float | None, str, list[str]]:
+    """Fuse one track's signals.
+
+    Args:
+        cnn: the CNN signal, ``probability`` already re-centred (threshold at 0.5).
+        motion: the landmark-motion signal, ``probability`` re-centred likewise.
+        cnn_frames: how many frames the CNN scored.
+        top_frames: the CNN's most suspicious frames, for the reasons.
+        motion_windows: ``(start, end, score)`` of the motion windows (re-centred scores).
+
+    Returns:
+        ``(fake_probability or None, verdict, reasons)``.
+    """
+    reasons: list[str] = []
+    terms: list[tuple[float, float]] = []
+    if cnn.ran and cnn.probability is not None and cnn_frames > 0:
+        terms.append((cfg.cnn_weight, _logit(cnn.probability)))
+        where = f"; most suspicious frames {_frames_text(list(top_frames))}" if top_frames else ""
+        reasons.append(f"CNN: fake probability {cnn.probability:.2f} over {cnn_frames} frame(s){where}")
+    high = [(s, e) for s, e, p in motion_windows if p >= 0.5]
+    if motion.ran and motion.probability is not None and motion_windows:
+        terms.append((cfg.motion_weight, _logit(motion.probability)))
+        spans = ", ".join(f"{s}-{e - 1}" for s, e in high[:4]) + (" ..." if len(high) > 4 else "")
+        detail = f"; windows above 0.5: frames {spans}" if high else "; no window above 0.5"
+        reasons.append(f"landmark motion: fake probability {motion.probability:.2f} over "
+                       f"{len(motion_windows)} window(s){detail}")
+    if not terms:
+        return None, "UNCERTAIN", ["no signal could score this face"]
+
+    total = sum(w for w, _ in terms)
+    p = _sigmoid(sum(w * x for w, x in terms) / total)
+    if p >= 0.5 + cfg.band:
+        verdict = "FAKE"
+    elif p <= 0.5 - cfg.band:
+        verdict = "REAL"
+    else:
+        verdict = "UNCERTAIN"
+        reasons.append(f"fused probability {p:.2f} is within {cfg.band:.2f} of 0.5")
+
+    if cnn_frames < cfg.min_cnn_frames and not motion_windows:
+        verdict = "UNCERTAIN"
+        reasons.append(f"too little evidence: {cnn_frames} frame(s) scored by the CNN and no motion window")
+    firm = [x for _, x in terms]
+    if len(firm) == 2 and min(firm) < _logit(0.5 - cfg.band) and max(firm) > _logit(0.5 + cfg.band):
+        verdict = "UNCERTAIN"
+        reasons.append("the CNN and the landmark-motion check disagree")
+    return p, verdict, reasons
+
+
+def _decides(t: TrackResult, longest: int, cfg: FusionConfig) -> bool:
+    return t.frames >= cfg.min_track_frames or t.frames >= cfg.min_track_share * longest
+
+
+def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()) -> tuple[float | None, str, list[str]]:
+    """A file's verdict from its tracks: the most fake deciding track decides.
+
+    FAKE if any deciding track is FAKE; REAL if all deciding tracks with a probability are REAL;
+    otherwise UNCERTAIN. No face at all is UNCERTAIN with ``None`` probability.
+    """
+    if not tracks:
+        return None, "UNCERTAIN", ["no face found"]
+    longest = max(t.frames for t in tracks)
+    deciding = [t for t in tracks if _decides(t, longest, cfg) and not math.isnan(t.fake_probability)]
+    ignored = [t for t in tracks if t not in deciding]
+    reasons: list[str] = []
+    if not deciding:
+        return None, "UNCERTAIN", ["no face track could be scored"]
+    worst = max(deciding, key=lambda t: float(t.fake_probability))
+    verdicts = {t.verdict for t in deciding}
+    verdict = "FAKE" if "FAKE" in verdicts else "REAL" if verdicts == {"REAL"} else "UNCERTAIN"
+    if len(tracks) > 1:
+        reasons.append(f"{len(deciding)} face track(s) judged; the most suspicious is track {worst.track}")
+    reasons.extend(worst.reasons)
+    if ignored:
+        reasons.append(f"ignored {len(ignored)} short or unscored track(s): "
+                       + ", ".join(f"{t.track} ({t.frames} frames)" for t in ignored[:5]))
+    return float(worst.fake_probability), verdict, reasons

@@ -1,0 +1,416 @@
+"""``facelab detect``: media -> face tracks -> CNN and landmark-motion scores -> fused verdict.
+
+    cfg = DetectConfig(stride=5)
+    result = detect_file("clip.mp4", cfg, detector=FaceDetector(), classifier=load_classifier("run/"))
+    result.verdict, result.fake_probability, result.to_json()
+
+A video streams through in one pass with memory that does not grow with its length (only a few
+numbers per frame and the top-k crops per track are kept):
+
+1. **Decode** a frame (PyAV, :class:`~facelab.io.video.VideoReader`).
+2. **Track** faces (:class:`~facelab.faces.track.FaceTracker`: MTCNN every ``detect_every``
+   frames, optical flow in between).
+3. **Landmark motion**: feed the raw (unsmoothed) landmarks and the frame to the
+   :class:`~facelab.detector.landmark_motion.MotionExtractor`; smoothing would hide the very
+   jitter it measures.
+4. **CNN** on the frames chosen by ``stride`` / ``frames``: crop every tracked face with the
+   checkpoint's crop geometry and score the crops in batches.
+5. At the end: window scores of each track's motion sequence, Grad-CAM on each track's most
+   suspicious crops, and the fusion (:mod:`facelab.detector.fuse`).
+
+Photos get steps 2 (detection only) and 4; the motion check needs a video.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facelab.detector.crops import face_crop
+from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
+from facelab.errors import ConfigError, FacelabError, InputError
+from facelab.faces.detect import Face
+from facelab.faces.track import FaceTracker
+from facelab.io.image import is_image, read_image
+from facelab.io.video import VideoReader, is_video
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DetectConfig", "NO_CNN_HINT", "detect_file", "detect_files", "list_media"]
+
+NO_CNN_HINT = ("CNN stage skipped: no classifier weights. Train one with `facelab fakes REAL_VIDEOS -o DATA` "
+               "then `facelab train detector DATA -o RUN`, and pass `--weights RUN`")
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """What ``facelab detect`` runs.
+
+    Attributes:
+        stride: score every ``stride``-th frame with the CNN (ignored when ``frames`` is set).
+        frames: score this many evenly spaced frames with the CNN instead.
+        detect_every: run MTCNN every k frames, track with optical flow in between. The motion
+            check only uses detected frames, so 1 (the default) gives it the most evidence.
+        window, stride_windows: landmark-motion window length and step, in detected frames.
+        top_k: suspicious frames per track kept for the report (with Grad-CAM).
+        batch_size: CNN batch.
+        cnn, landmarks: switch either signal off.
+        gradcam: compute Grad-CAM maps for the report's suspicious frames.
+        fusion: how the signals combine.
+    """
+
+    stride: int = 5
+    frames: int | None = None
+    detect_every: int = 1
+    window: int = 30
+    stride_windows: int = 15
+    top_k: int = 4
+    batch_size: int = 32
+    cnn: bool = True
+    landmarks: bool = True
+    gradcam: bool = True
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise ConfigError(f"--stride must be at least 1, got {self.stride}")
+        if self.frames is not None and self.frames < 1:
+            raise ConfigError(f"--frames must be at least 1, got {self.frames}")
+        if self.detect_every < 1:
+            raise ConfigError(f"--detect-every must be at least 1, got {self.detect_every}")
+        if self.window < 2 or self.stride_windows < 1:
+            raise ConfigError("the landmark window must be at least 2 frames and its stride at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_media(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively) into media files; returns ``(files, skipped)``."""
+    files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith(".")
+                           and (is_image(f) or is_video(f)))
+            if not found:
+                skipped.append((p, "folder holds no images or videos"))
+            files.extend(found)
+        elif not p.exists():
+            skipped.append((p, "no such file or folder"))
+        elif is_image(p) or is_video(p):
+            files.append(p)
+        else:
+            skipped.append((p, "not an image or video by its extension"))
+    return files, skipped
+
+
+def _cnn_frames(cfg: DetectConfig, frame_count: int) -> Callable[[int], bool]:
+    """Which frames the CNN scores: every ``stride``-th, or ``frames`` evenly spaced."""
+    if cfg.frames is None or frame_count <= 0:
+        return lambda i: i % cfg.stride == 0
+    n = min(cfg.frames, frame_count)
+    chosen = set(np.linspace(0, frame_count - 1, n).round().astype(int).tolist())
+    return chosen.__contains__
+
+
+class _TrackState:
+    """What the pipeline keeps per track while the video streams (small, bounded)."""
+
+    def __init__(self, track: int, top_k: int) -> None:
+        self.track = track
+        self.first = self.last = -1
+        self.frames = 0
+        self.probs: list[float] = []
+        self.top: list[tuple[float, int, int, np.ndarray]] = []  # min-heap of (p, frame, tiebreak, crop)
+        self.top_k = top_k
+
+    def seen(self, index: int) -> None:
+        self.first = index if self.first < 0 else self.first
+        self.last = index
+        self.frames += 1
+
+    def scored(self, index: int, p: float, crop: np.ndarray) -> None:
+        self.probs.append(p)
+        item = (p, index, len(self.probs), crop)
+        if len(self.top) < self.top_k:
+            heapq.heappush(self.top, item)
+        elif p > self.top[0][0]:
+            heapq.heapreplace(self.top, item)
+
+
+class _CnnBatcher:
+    """Collect crops across frames and score them a batch at a time."""
+
+    def __init__(self, classifier: Any, batch_size: int, states: dict[int, _TrackState],
+                 records: dict[tuple[int, int], FrameRecord]) -> None:
+        self.classifier, self.batch_size = classifier, batch_size
+        self.states, self.records = states, records
+        self.pending: list[tuple[int, int, np.ndarray]] = []
+        self.seconds = 0.0
+
+    def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> None:
+        t0 = time.perf_counter()
+        for tid, face in faces:
+            self.pending.append((index, tid, face_crop(frame, face.landmarks, self.classifier.spec).crop))
+        self.seconds += time.perf_counter() - t0
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        t0 = time.perf_counter()
+        probs = self.classifier.predict([c for _, _, c in self.pending], batch_size=self.batch_size)
+        for (index, tid, crop), p in zip(self.pending, probs):
+            self.states[tid].scored(index, float(p), crop)
+            self.records[(index, tid)].cnn = float(p)
+        self.pending.clear()
+        self.seconds += time.perf_counter() - t0
+
+
+def _timed(it: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
+    while True:
+        t0 = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+        yield item
+
+
+def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dict[str, float]) -> list[SuspiciousFrame]:
+    out = []
+    for p, index, _, crop in sorted(state.top, key=lambda t: -t[0]):
+        t0 = time.perf_counter()
+        cam = classifier.gradcam(crop) if gradcam else None
+        timings["gradcam"] = timings.get("gradcam", 0.0) + time.perf_counter() - t0
+        out.append(SuspiciousFrame(frame=index, track=state.track, cnn=p, crop=crop, cam=cam))
+    return out
+
+
+def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None) -> SignalResult:
+    if classifier is None:
+        return SignalResult(ran=False, skipped_reason=skipped or NO_CNN_HINT)
+    if not state.probs:
+        return SignalResult(ran=False, skipped_reason="no frame of this track was chosen for the CNN "
+                                                      "(use a smaller --stride or --frames)")
+    p = track_cnn_probability(state.probs, classifier.threshold)
+    return SignalResult(ran=True, probability=p, details={
+        "threshold": round(float(classifier.threshold), 4), "frames_scored": len(state.probs),
+        "raw_mean": round(float(np.mean(state.probs)), 4), "raw_max": round(float(np.max(state.probs)), 4)})
+
+
+def _motion_signal(seq: Any, scorer: Any, cfg: DetectConfig, skipped: str | None
+                   ) -> tuple[SignalResult, list[WindowScore]]:
+    from facelab.detector.landmark_motion import aggregate, window_features
+
+    if scorer is None:
+        return SignalResult(ran=False, skipped_reason=skipped or "landmark-motion check switched off"), []
+    if seq is None:
+        return SignalResult(ran=False, skipped_reason="no landmarks were detected for this track"), []
+    wf = window_features(seq, window=cfg.window, stride=cfg.stride_windows)
+    if len(wf.spans) == 0:
+        return SignalResult(ran=False, skipped_reason=f"track too short for a {cfg.window}-frame window"), []
+    probs = np.asarray(scorer.score(wf.X), dtype=np.float64)
+    centred = [recentre(p, scorer.threshold) for p in probs]
+    windows = [WindowScore(track=seq.track, start=int(s), end=int(e), score=float(c),
+                           features={n: float(v) for n, v in zip(wf.names, row)})
+               for (s, e), c, row in zip(wf.spans, centred, wf.X)]
+    p = float(aggregate(np.asarray(centred)))
+    return SignalResult(ran=True, probability=p, details={
+        "windows": len(windows), "scorer": scorer.kind, "threshold": round(float(scorer.threshold), 4)}), windows
+
+
+def _nearest_window(windows: list[WindowScore], index: int) -> float | None:
+    inside = [w for w in windows if w.start <= index < w.end]
+    if not inside:
+        return None
+    return min(inside, key=lambda w: abs((w.start + w.end) / 2 - index)).score
+
+
+def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifier: Any = None,
+                scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+                on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
+    """Run the detectors on one photo or video.
+
+    Args:
+        detector: a :class:`~facelab.faces.detect.FaceDetector`.
+        classifier: a :class:`~facelab.detector.cnn.FakeClassifier`, or None (CNN skipped).
+        scorer: a :class:`~facelab.detector.landmark_motion.LandmarkScorer`, or None.
+        cnn_skipped, motion_skipped: why a missing signal is missing (shown in the report).
+        on_frame: progress callback ``(frames done, total or 0)``.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    path = Path(path)
+    if is_image(path):
+        return _detect_image(path, cfg, detector, classifier, cnn_skipped)
+    if is_video(path):
+        return _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
+    raise InputError(path, "not an image or video by its extension")
+
+
+def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, cnn_skipped: str | None) -> MediaResult:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    image = read_image(path)
+    timings["decode"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    faces = detector.detect(image)
+    timings["detect"] = time.perf_counter() - t0
+    states = {i: _TrackState(i, cfg.top_k) for i in range(len(faces))}
+    records = {(0, i): FrameRecord(frame=0, time=None, track=i, box=[float(v) for v in f.box], detected=True)
+               for i, f in enumerate(faces)}
+    for i in states:
+        states[i].seen(0)
+    if classifier is not None and faces:
+        batcher = _CnnBatcher(classifier, cfg.batch_size, states, records)
+        batcher.add(image, 0, list(enumerate(faces)))
+        batcher.flush()
+        timings["cnn"] = batcher.seconds
+    motion = SignalResult(ran=False, skipped_reason="photos have no motion: the landmark check needs a video")
+    tracks = []
+    for i, st in states.items():
+        cnn = _cnn_signal(st, classifier, cnn_skipped)
+        p, verdict, reasons = fuse_track(cnn, motion, cfg.fusion, cnn_frames=len(st.probs))
+        if cnn.ran and verdict == "UNCERTAIN" and p is not None and abs(p - 0.5) > cfg.fusion.band:
+            # one photo is all the evidence a photo has: do not demand min_cnn_frames of it
+            verdict = "FAKE" if p > 0.5 else "REAL"
+            reasons = [r for r in reasons if not r.startswith("too little evidence")]
+        tracks.append(TrackResult(
+            track=i, first_frame=0, last_frame=0, frames=1, cnn=cnn, motion=motion, fake_probability=p if p is not None else float("nan"),
+            verdict=verdict, reasons=reasons,
+            suspicious=_suspicious(st, classifier, cfg.gradcam, timings) if classifier is not None else []))
+    return _media(path, "image", cfg, tracks, list(records.values()), classifier, cnn_skipped, motion,
+                  frames_total=1, frames_analysed=1, frames_with_face=1 if faces else 0,
+                  width=image.shape[1], height=image.shape[0], fps=None, timings=timings)
+
+
+def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, scorer: Any,
+                  cnn_skipped: str | None, motion_skipped: str | None,
+                  on_frame: Callable[[int, int], None] | None) -> MediaResult:
+    from facelab.detector.landmark_motion import MotionExtractor
+
+    timings: dict[str, float] = {}
+    reader = VideoReader(path)
+    info = reader.info
+    fps = float(info.fps) if info.fps else None
+    tracker = FaceTracker(detector, detect_every=cfg.detect_every, fps=fps or 30.0)
+    extractor = MotionExtractor(fps) if scorer is not None else None
+    states: dict[int, _TrackState] = {}
+    records: dict[tuple[int, int], FrameRecord] = {}
+    batcher = _CnnBatcher(classifier, cfg.batch_size, states, records) if classifier is not None else None
+    use_cnn = _cnn_frames(cfg, info.frame_count)
+    analysed = with_face = 0
+    t_start = time.perf_counter()
+    with reader:
+        for index, frame in _timed(reader.frames_with_index(), timings, "decode"):
+            t0 = time.perf_counter()
+            tracked = tracker.update(frame)
+            timings["detect_track"] = timings.get("detect_track", 0.0) + time.perf_counter() - t0
+            analysed += 1
+            with_face += bool(tracked)
+            for tf in tracked:
+                states.setdefault(tf.track_id, _TrackState(tf.track_id, cfg.top_k)).seen(index)
+                records[(index, tf.track_id)] = FrameRecord(
+                    frame=index, time=index / fps if fps else None, track=tf.track_id,
+                    box=[float(v) for v in tf.raw.box], detected=tf.detected)
+            if extractor is not None:
+                t0 = time.perf_counter()
+                extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+                timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
+            if batcher is not None and tracked and use_cnn(index):
+                batcher.add(frame, index, [(tf.track_id, tf.raw) for tf in tracked])
+            if on_frame is not None:
+                on_frame(analysed, info.frame_count)
+        if batcher is not None:
+            batcher.flush()
+            timings["cnn"] = batcher.seconds
+    if analysed == 0:
+        raise InputError(path, "no frame could be decoded")
+    warnings = [f"decoding stopped early at frame {analysed} (truncated file?)"] if reader.truncated else []
+
+    t0 = time.perf_counter()
+    sequences = extractor.sequences() if extractor is not None else {}
+    tracks: list[TrackResult] = []
+    for tid, st in sorted(states.items()):
+        seq = sequences.get(tid)
+        motion, windows = _motion_signal(seq, scorer, cfg, motion_skipped)
+        cnn = _cnn_signal(st, classifier, cnn_skipped)
+        top = [i for _, i, _, _ in sorted(st.top, key=lambda t: -t[0])]
+        p, verdict, reasons = fuse_track(cnn, motion, cfg.fusion, cnn_frames=len(st.probs), top_frames=top,
+                                         motion_windows=[(w.start, w.end, w.score) for w in windows])
+        for (index, t), rec in records.items():
+            if t == tid and windows:
+                rec.motion = _nearest_window(windows, index)
+        tracks.append(TrackResult(
+            track=tid, first_frame=st.first, last_frame=st.last, frames=st.frames, cnn=cnn, motion=motion,
+            fake_probability=p if p is not None else float("nan"), verdict=verdict, reasons=reasons,
+            windows=windows,
+            suspicious=_suspicious(st, classifier, cfg.gradcam, timings) if classifier is not None else [],
+            landmark_frames=None if seq is None else seq.frames,
+            landmarks=None if seq is None else seq.landmarks))
+    timings["score_fuse"] = time.perf_counter() - t0 - timings.get("gradcam", 0.0)
+    timings["total"] = time.perf_counter() - t_start
+    media_motion = _media_signal([t.motion for t in tracks], motion_skipped if scorer is None else None,
+                                 "landmark-motion check switched off")
+    return _media(path, "video", cfg, tracks, sorted(records.values(), key=lambda r: (r.frame, r.track)),
+                  classifier, cnn_skipped, media_motion, frames_total=info.frame_count or analysed,
+                  frames_analysed=analysed, frames_with_face=with_face, width=info.width, height=info.height,
+                  fps=fps, timings=timings, warnings=warnings)
+
+
+def _media_signal(signals: list[SignalResult], skipped: str | None, default: str) -> SignalResult:
+    ran = [s for s in signals if s.ran and s.probability is not None]
+    if ran:
+        return SignalResult(ran=True, probability=max(s.probability for s in ran),  # type: ignore[type-var]
+                            details={"tracks_scored": len(ran)})
+    reason = skipped or next((s.skipped_reason for s in signals if s.skipped_reason), None) or default
+    return SignalResult(ran=False, skipped_reason=reason)
+
+
+def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], frames: list[FrameRecord],
+           classifier: Any, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
+           frames_analysed: int, frames_with_face: int, width: int, height: int, fps: float | None,
+           timings: dict[str, float], warnings: list[str] | None = None) -> MediaResult:
+    p, verdict, reasons = fuse_media(tracks, cfg.fusion)
+    cnn = _media_signal([t.cnn for t in tracks], None if classifier is not None else (cnn_skipped or NO_CNN_HINT),
+                        NO_CNN_HINT if classifier is None else "no face was scored")
+    if classifier is not None and cnn.ran:
+        cnn.details.update(classifier.describe())
+    return MediaResult(
+        path=str(path), kind=kind, verdict=verdict, fake_probability=p, reasons=reasons, cnn=cnn, motion=motion,
+        face_found_rate=frames_with_face / max(frames_analysed, 1), frames_total=frames_total,
+        frames_analysed=frames_analysed, width=int(width), height=int(height), fps=fps, tracks=tracks,
+        frames=frames, warnings=list(warnings or []), settings=cfg.to_dict(), timings=timings)
+
+
+def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: Any, classifier: Any = None,
+                 scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+                 on_file: Callable[[Path], None] | None = None,
+                 on_frame: Callable[[int, int], None] | None = None) -> Iterator[MediaResult]:
+    """Detect on many files; a file that fails yields a result with ``error`` set and the rest go on."""
+    for p in paths:
+        if on_file is not None:
+            on_file(p)
+        try:
+            yield detect_file(p, cfg, detector=detector, classifier=classifier, scorer=scorer,
+                              cnn_skipped=cnn_skipped, motion_skipped=motion_skipped, on_frame=on_frame)
+        except FacelabError as exc:
+            log.debug("detect failed on %s", p, exc_info=True)
+            yield MediaResult(path=str(p), kind="image" if is_image(p) else "video", verdict="UNCERTAIN",
+                              fake_probability=None, reasons=[], cnn=SignalResult(ran=False), motion=SignalResult(ran=False),
+                              face_found_rate=0.0, frames_total=0, frames_analysed=0, width=0, height=0,
+                              settings=cfg.to_dict(), error=str(exc))
