@@ -1,0 +1,895 @@
+"""Build a labelled real/fake face-crop data set from real footage with facelab's own swaps.
+
+    summary = build_fakes(["talks/", "alice.mp4"], "data/fakes", FakesConfig(every=10, max_frames=16))
+    summary.counts["train"]["fake"]["oneshot"], summary.failures
+
+The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
+``manifest.csv``, ``crops/{real,fake}/<identity>/``, ``motion.csv``, ``motion/``). Steps:
+
+1. **Plan**: each video or photo named, and each one found (recursively) in a named folder, is
+   one source. A source that cannot be read is reported in ``failures`` and skipped; the rest
+   goes on.
+2. **Scan** (pass 1): faces are detected and tracked (:class:`~facelab.faces.track.FaceTracker`,
+   MTCNN on every used frame). Used frames are ``0, every, 2 * every, ...`` plus, for the motion
+   stage, the first ``motion_frames`` frames, consecutive. A video's track needs ``min_track``
+   detections on the sampled frames (fewer: a false positive or a passer-by). The ``donors``
+   best faces of each track (large, frontal by the nose's offset from the eye midline) are kept
+   as one-shot sources.
+3. **Identities**: ``identity="track"`` (default): one per (source, track): ``<stem>`` when the
+   source has one face track, else ``<stem>#t<track>`` (for a photo the track is the face index).
+   ``identity="folder"``: the source's parent folder names the person; only the main face of
+   each source is used (a photo's largest face, a video's longest track), since the others are
+   probably someone else. The same person in two sources is two identities in track mode: put
+   each person's media in a folder of their own and use folder mode when that matters.
+4. **Split** by identity, seeded: ``round(val_fraction * n)`` identities go to ``val``, at least
+   one; from four identities on, each split gets at least two, so every identity has a donor in
+   its own split. A one-shot fake's donor is another identity **of the same split**, so no face
+   seen in training, as target or as donor, is in validation. Fewer than two identities is an
+   error; with two or three, one split has a single identity and gets no one-shot fakes (a
+   warning; an error when that leaves no fake at all).
+5. **Fakes** (pass 2): for each track, ``max_frames`` sampled frames with a detection (evenly
+   spread). Per frame the real crop and, per method, one manipulated frame (only the target face
+   changes): ``oneshot`` (a face of a random same-split donor), ``learned`` (a ``facelab train
+   swap`` run, :func:`~facelab.swap.learned.load_swap_model`), ``translate`` (any translator
+   checkpoint applied to the aligned face, blended back). Quality varies per fake, seeded by
+   ``(seed, source, frame, track, method)``: mask feather uniform in ``feather``, colour
+   transfer reinhard / hist / none, blend alpha / poisson, and a JPEG re-encode of the whole
+   frame (probability ``jpeg_share``, quality uniform in ``jpeg_quality``). Real frames get the
+   same JPEG distribution, so "recompressed" does not mean "fake". The settings are in each
+   row's ``params``.
+6. **Crops** are :func:`~facelab.detector.crops.face_crop` (224 px, margin 0.3) at landmarks
+   **detected on the frame the crop is cut from**: the fake frame is re-detected (as it is at test
+   time, where the detector never sees the target's true landmarks; a swapped face shifts them
+   a little, and cropping at the target's points would teach an alignment the detector never
+   gets). A fake whose face MTCNN no longer finds where the target was (IoU < 0.3) is dropped
+   and counted under ``skipped``. A re-encoded real frame is re-detected too.
+7. **Motion** (videos, ``motion_frames > 0``): the first ``motion_frames`` consecutive frames go
+   through :class:`~facelab.detector.landmark_motion.MotionExtractor` once as they are (raw
+   landmarks of the scan's tracker) and once per (track, method) as a manipulated clip: the
+   track's face swapped on every frame with one donor and one quality setting (no JPEG: the
+   clip is a video, whose coding noise is the same for real and fake), then re-detected and
+   tracked by a fresh tracker, as the detector would. Sequences shorter than
+   ``min(16, motion_frames)`` frames are left out.
+8. **Write** into a hidden temporary folder next to ``out``, renamed into place at the end: an
+   interrupted run leaves no half data set. An existing ``out`` needs ``overwrite`` (and must be
+   a data set made here, holding ``dataset.json``).
+
+Crop names: ``crops/<label>/<identity>/<source key>_f<frame:06d>_t<track:02d>[_<method>].png``;
+motion: ``motion/<source key>_t<track:02d>_<real|method>.npz``. The source key is the file stem,
+made unique across sources.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from facelab import __version__
+from facelab.detector.crops import CROP, face_crop
+from facelab.detector.landmark_motion import MotionExtractor, MotionSequence
+from facelab.detector.dataset import MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, write_rows
+from facelab.errors import ConfigError, FacelabError, InputError, OutputError
+from facelab.faces.align import AlignedFace, align_face
+from facelab.faces.detect import Face
+from facelab.faces.track import FaceTracker, box_iou
+from facelab.io.image import is_image, read_image, write_image
+from facelab.io.video import VideoReader, is_video
+from facelab.swap.oneshot import FaceSource, OneShotSource, SwapSettings, swap_face
+
+__all__ = ["FORMAT", "METHODS", "FakesConfig", "FakesSummary", "build_fakes"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "facelab.fakes/1"
+METHODS = ("oneshot", "learned", "translate")
+_SWAP = SwapSettings()  # one-shot and translate geometry: 256 px, margin 0.2
+_COLORS = ("reinhard", "hist", "none")
+_BLENDS = ("alpha", "poisson")
+_MATCH_IOU = 0.3  # a re-detected face continues the target when its box overlaps this much
+_MIN_MOTION = 16
+
+Progress = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class FakesConfig:
+    """Settings of :func:`build_fakes` (saved in ``dataset.json``; the module docstring has the method).
+
+    Attributes:
+        every: sample video frames ``0, every, 2 * every, ...`` for crops.
+        max_frames: at most this many sampled frames per track (evenly spread).
+        methods: manipulations to run; None: ``oneshot``, plus ``learned`` with ``swap_model`` and
+            ``translate`` with ``translator``.
+        swap_model: run folder or checkpoint of ``facelab train swap`` (method ``learned``).
+        translator: translator checkpoint or run folder (method ``translate``).
+        val_fraction: share of identities in the validation split.
+        identity: ``track`` (one per source and face track) or ``folder`` (the parent folder).
+        motion_frames: consecutive frames per video for the motion sequences; 0 skips them.
+        seed: seeds the split, donors and quality settings.
+        min_size: ignore faces narrower than this many pixels.
+        min_track: detections on sampled frames a video track needs to count.
+        donors: one-shot source faces kept per identity.
+        jpeg_share: probability that a frame (real or fake) is re-encoded as JPEG.
+        jpeg_quality: JPEG quality range, inclusive.
+        feather: mask feather range, as a fraction of the swap crop.
+        device: ``auto``, ``cpu`` or ``cuda`` for the detector and the models.
+    """
+
+    every: int = 10
+    max_frames: int = 16
+    methods: tuple[str, ...] | None = None
+    swap_model: str | None = None
+    translator: str | None = None
+    val_fraction: float = 0.2
+    identity: Literal["track", "folder"] = "track"
+    motion_frames: int = 90
+    seed: int = 0
+    min_size: float = 40.0
+    min_track: int = 3
+    donors: int = 3
+    jpeg_share: float = 0.5
+    jpeg_quality: tuple[int, int] = (40, 95)
+    feather: tuple[float, float] = (0.02, 0.10)
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.max_frames < 1 or self.min_track < 1 or self.donors < 1:
+            raise ConfigError("--every, --max-frames, min_track and donors must be at least 1")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be 0 or more, got {self.seed}")
+        if self.motion_frames < 0:
+            raise ConfigError(f"--motion-frames must be 0 (off) or more, got {self.motion_frames}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), got {self.val_fraction}")
+        if self.identity not in ("track", "folder"):
+            raise ConfigError(f"--identity must be track or folder, got {self.identity!r}")
+        unknown = [m for m in (self.methods or ()) if m not in METHODS]
+        if unknown or (self.methods is not None and not self.methods):
+            raise ConfigError(f"unknown method {', '.join(unknown) or '(none)'}; choose from {', '.join(METHODS)}")
+        if self.methods is not None and "learned" in self.methods and not self.swap_model:
+            raise ConfigError("method learned needs --swap-model RUN (a `facelab train swap` run)")
+        if self.methods is not None and "translate" in self.methods and not self.translator:
+            raise ConfigError("method translate needs --translator CKPT")
+        lo, hi = self.jpeg_quality
+        if not 1 <= lo <= hi <= 100 or not 0.0 <= self.jpeg_share <= 1.0:
+            raise ConfigError("jpeg_quality must be 1 <= lo <= hi <= 100 and jpeg_share in [0, 1]")
+        if not 0.0 <= self.feather[0] <= self.feather[1] <= 0.3:
+            raise ConfigError("feather must be a range inside [0, 0.3]")
+
+    @property
+    def active_methods(self) -> tuple[str, ...]:
+        """The methods that run: ``methods``, or the default set for the models given."""
+        if self.methods is not None:
+            return tuple(m for m in METHODS if m in self.methods)
+        return ("oneshot",) + (("learned",) if self.swap_model else ()) + (("translate",) if self.translator else ())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["methods"] = list(self.active_methods)
+        return d
+
+
+@dataclass
+class FakesSummary:
+    """The outcome of :func:`build_fakes`.
+
+    Attributes:
+        out: the data set folder.
+        counts: crops per ``[split][label][method]`` (label ``real`` has method ``real``).
+        motion: motion sequences per ``[split][label][method]``.
+        identities: identity -> split.
+        failures: sources that could not be read, with the reason.
+        faceless: sources read fine but without a usable face (none, too small, or too short a track).
+        skipped: items left out, per reason (e.g. a fake MTCNN did not find again).
+        warnings: things a user should know (e.g. a split without one-shot fakes).
+        seconds: wall time.
+    """
+
+    out: Path
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    motion: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    identities: dict[str, str] = field(default_factory=dict)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+    faceless: list[Path] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def total(self, label: str | None = None, split: str | None = None) -> int:
+        """Crops, optionally of one label and / or split."""
+        return sum(n for s, labels in self.counts.items() if split in (None, s)
+                   for lab, methods in labels.items() if label in (None, lab) for n in methods.values())
+
+    @property
+    def motion_total(self) -> int:
+        return sum(n for labels in self.motion.values() for methods in labels.values() for n in methods.values())
+
+
+# --------------------------------------------------------------------------------------------
+# typed values passed between the stages
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    kind: Literal["video", "image"]
+    key: str
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    """One face of a track in one used frame (raw detection or flow, and its smoothed landmarks)."""
+
+    frame: int
+    face: Face
+    smooth: np.ndarray
+    detected: bool
+
+
+@dataclass
+class _Scan:
+    """What pass 1 learnt about one source."""
+
+    source: _Source
+    fps: float | None = None
+    tracks: dict[int, list[_Sighting]] = field(default_factory=dict)
+    donors: dict[int, list[tuple[float, int, AlignedFace]]] = field(default_factory=dict)
+    motion: dict[int, MotionSequence] = field(default_factory=dict)  # track -> the real clip's sequence
+    window: int = 0  # frames of the motion window that were decoded
+    identity: dict[int, str] = field(default_factory=dict)  # kept tracks only
+
+
+@dataclass(frozen=True)
+class _Method:
+    name: str
+    source: FaceSource | None  # None: one-shot, the source is drawn per item
+    settings: SwapSettings
+    donor: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# 1. plan
+# --------------------------------------------------------------------------------------------
+
+
+def _plan(inputs: Sequence[str | Path], out: Path) -> tuple[list[_Source], list[tuple[Path, str]]]:
+    out_abs = out.resolve()
+    found: list[tuple[Path, str]] = []
+    failures: list[tuple[Path, str]] = []
+    for p in (Path(x) for x in inputs):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and (is_video(f) or is_image(f))
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                           and not f.resolve().is_relative_to(out_abs))
+            if not files:
+                failures.append((p, "folder holds no photos or videos"))
+            found.extend((f, "video" if is_video(f) else "image") for f in files)
+        elif not p.exists():
+            failures.append((p, "no such file or folder"))
+        elif p.resolve().is_relative_to(out_abs):
+            failures.append((p, f"is inside the output folder {out}"))
+        elif is_video(p) or is_image(p):
+            found.append((p, "video" if is_video(p) else "image"))
+        else:
+            failures.append((p, "not a photo or video by its extension"))
+    sources: list[_Source] = []
+    keys: set[str] = set()
+    seen: set[Path] = set()
+    for path, kind in found:
+        if path.resolve() in seen:
+            continue
+        seen.add(path.resolve())
+        key = _slug(path.stem)
+        if key in keys:
+            key = _slug(f"{path.parent.name}_{path.stem}")
+        base, n = key, 2
+        while key in keys:
+            key, n = f"{base}-{n}", n + 1
+        keys.add(key)
+        sources.append(_Source(path, kind, key))  # type: ignore[arg-type]
+    return sources, failures
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+
+
+# --------------------------------------------------------------------------------------------
+# 2. scan
+# --------------------------------------------------------------------------------------------
+
+
+def _frontal_quality(face: Face) -> float:
+    """Face width times frontalness: 1 when the nose is on the eye midline, 0 at half the eye distance."""
+    lm = face.landmarks.astype(np.float64)
+    eye_vec = lm[1] - lm[0]
+    eye_dist = float(np.linalg.norm(eye_vec))
+    if eye_dist < 1e-6:
+        return 0.0
+    yaw = abs(float(np.dot(lm[2] - (lm[0] + lm[1]) / 2, eye_vec / eye_dist))) / eye_dist
+    return face.width * max(0.0, 1.0 - 2.0 * yaw) * face.score
+
+
+def _keep_donor(scan: _Scan, tid: int, frame: np.ndarray, index: int, face: Face, k: int) -> None:
+    heap = scan.donors.setdefault(tid, [])
+    q = _frontal_quality(face)
+    if len(heap) >= k and q <= heap[0][0]:
+        return
+    item = (q, index, align_face(frame, face.landmarks, _SWAP.size, _SWAP.margin))
+    (heapq.heappush if len(heap) < k else heapq.heapreplace)(heap, item)  # type: ignore[operator]
+
+
+def _scan_image(src: _Source, detector: Any, cfg: FakesConfig) -> _Scan:
+    image = read_image(src.path)
+    scan = _Scan(src)
+    faces = [f for f in detector.detect(image) if f.width >= cfg.min_size]
+    for i, face in enumerate(faces[:1] if cfg.identity == "folder" else faces):
+        scan.tracks[i] = [_Sighting(0, face, face.landmarks, True)]
+        _keep_donor(scan, i, image, 0, face, cfg.donors)
+    return scan
+
+
+def _scan_video(src: _Source, detector: Any, cfg: FakesConfig, progress: Callable[[int], None]) -> _Scan:
+    scan = _Scan(src)
+    window = cfg.motion_frames
+    with VideoReader(src.path, every=1 if window else cfg.every) as reader:
+        scan.fps = float(reader.info.fps) if reader.info.fps else None
+        tracker = FaceTracker(detector, detect_every=1, min_size=cfg.min_size, fps=scan.fps or 30.0)
+        extractor = MotionExtractor(scan.fps) if window else None
+        decoded = 0
+        for index, frame in reader.frames_with_index():
+            decoded += 1
+            if index >= window and index % cfg.every:
+                progress(1)
+                continue
+            tracked = tracker.update(frame)
+            for tf in tracked:
+                scan.tracks.setdefault(tf.track_id, []).append(
+                    _Sighting(index, tf.raw, np.asarray(tf.face.landmarks), tf.detected))
+                if tf.detected:
+                    _keep_donor(scan, tf.track_id, frame, index, tf.raw, cfg.donors)
+            if extractor is not None and index < window:
+                # raw landmarks, as the detector pipeline feeds them: smoothing would hide jitter
+                extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+                scan.window = index + 1
+            progress(1)
+        if decoded == 0:
+            raise InputError(src.path, "video has no decodable frames")
+    if extractor is not None:
+        scan.motion = dict(extractor.sequences())
+    # drop passers-by and false positives: too few detections on the sampled frames
+    n_sampled = len(range(0, decoded, cfg.every))
+    need = min(cfg.min_track, n_sampled)
+    for tid in list(scan.tracks):
+        if len(_crop_sightings(scan, tid, cfg.every)) < need:
+            del scan.tracks[tid]
+    if cfg.identity == "folder" and len(scan.tracks) > 1:
+        main = max(scan.tracks, key=lambda t: (len(_crop_sightings(scan, t, cfg.every)), -t))
+        scan.tracks = {main: scan.tracks[main]}
+    return scan
+
+
+def _crop_sightings(scan: _Scan, tid: int, every: int) -> list[_Sighting]:
+    return [s for s in scan.tracks.get(tid, []) if s.detected and s.frame % every == 0]
+
+
+# --------------------------------------------------------------------------------------------
+# 3.-4. identities and split
+# --------------------------------------------------------------------------------------------
+
+
+def _name_identities(scans: list[_Scan], cfg: FakesConfig) -> None:
+    for scan in scans:
+        tids = sorted(t for t in scan.tracks if scan.donors.get(t))
+        for tid in tids:
+            if cfg.identity == "folder":
+                name = _slug(scan.source.path.resolve().parent.name)
+            else:
+                name = scan.source.key if len(tids) == 1 else f"{scan.source.key}#t{tid}"
+            scan.identity[tid] = name
+
+
+def _split(names: Sequence[str], cfg: FakesConfig) -> dict[str, str]:
+    """Seeded identity split: at least one per split, at least two per split from four identities."""
+    names = sorted(set(names))
+    n = len(names)
+    lo = 2 if n >= 4 else 1
+    n_val = min(max(round(cfg.val_fraction * n), lo), n - lo)
+    order = np.random.default_rng(cfg.seed).permutation(n)
+    val = {names[i] for i in order[:n_val]}
+    return {name: "val" if name in val else "train" for name in names}
+
+
+# --------------------------------------------------------------------------------------------
+# 5.-6. fakes and crops
+# --------------------------------------------------------------------------------------------
+
+
+def _rng(cfg: FakesConfig, key: str, frame: int, track: int, slot: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, zlib.crc32(key.encode()), frame, track, slot])
+
+
+def _jpeg_quality(rng: np.random.Generator, cfg: FakesConfig) -> int | None:
+    if rng.random() >= cfg.jpeg_share:
+        return None
+    return int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+
+
+def _jpeg(frame: np.ndarray, quality: int | None) -> np.ndarray:
+    """The frame after a JPEG round trip (4:2:0, like most cameras and platforms), or itself."""
+    if quality is None:
+        return frame
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def _quality(rng: np.random.Generator, cfg: FakesConfig, settings: SwapSettings) -> tuple[SwapSettings, dict[str, Any]]:
+    feather = round(float(rng.uniform(*cfg.feather)), 4)
+    color = str(rng.choice(_COLORS))
+    blend = str(rng.choice(_BLENDS))
+    return (replace(settings, feather=feather, color=color, blend=blend),
+            {"feather": feather, "color": color, "blend": blend})
+
+
+def _redetect(detector: Any, frame: np.ndarray, box: np.ndarray) -> Face | None:
+    """The face in ``frame`` that overlaps ``box`` most (IoU >= 0.3), as the detector would find it."""
+    faces = detector.detect(frame)
+    if not faces:
+        return None
+    iou = box_iou(np.asarray(box)[None], np.stack([f.box for f in faces]))[0]
+    best = int(np.argmax(iou))
+    return faces[best] if iou[best] >= _MATCH_IOU else None
+
+
+def _pick_donor(rng: np.random.Generator, identity: str, split: str, splits: dict[str, str],
+                pool: dict[str, list[OneShotSource]]) -> tuple[str, OneShotSource] | None:
+    others = sorted(n for n, s in splits.items() if s == split and n != identity and pool.get(n))
+    if not others:
+        return None
+    donor = others[int(rng.integers(len(others)))]
+    faces = pool[donor]
+    return donor, faces[int(rng.integers(len(faces)))]
+
+
+class _Writer:
+    """Crops of one source into the temporary data set; forgets them all if the source fails."""
+
+    def __init__(self, root: Path, summary: FakesSummary) -> None:
+        self.root, self.summary = root, summary
+        self.rows: list[CropRow] = []
+        self.motion: list[MotionRow] = []
+        self.files: list[Path] = []
+
+    def crop(self, rel: str, image: np.ndarray, row: CropRow) -> None:
+        write_image(self.root / rel, image, overwrite=True)
+        self.files.append(self.root / rel)
+        self.rows.append(row)
+
+    def sequence(self, rel: str, seq: Any, row: MotionRow) -> None:
+        (self.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        seq.save(self.root / rel)
+        self.files.append(self.root / rel)
+        self.motion.append(row)
+
+    def discard(self) -> None:
+        for f in self.files:
+            f.unlink(missing_ok=True)
+        self.rows, self.motion, self.files = [], [], []
+
+    def skip(self, reason: str) -> None:
+        self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
+
+
+def _crop_items(scan: _Scan, cfg: FakesConfig) -> dict[int, list[tuple[int, _Sighting]]]:
+    """frame -> [(track, sighting)]: each kept track's sampled detections, at most max_frames, spread."""
+    by_frame: dict[int, list[tuple[int, _Sighting]]] = {}
+    for tid in sorted(scan.identity):
+        cands = _crop_sightings(scan, tid, cfg.every)
+        if len(cands) > cfg.max_frames:
+            cands = [cands[i] for i in np.unique(np.linspace(0, len(cands) - 1, cfg.max_frames).round().astype(int))]
+        for s in cands:
+            by_frame.setdefault(s.frame, []).append((tid, s))
+    return by_frame
+
+
+def _fakes_for_frame(frame: np.ndarray, items: list[tuple[int, _Sighting]], scan: _Scan, ctx: "_Context",
+                     w: _Writer) -> None:
+    """The real crop and one fake per method for every chosen face of this frame."""
+    cfg, key, src = ctx.cfg, scan.source.key, str(scan.source.path)
+    for tid, s in items:
+        identity = scan.identity[tid]
+        split = ctx.splits[identity]
+        stem = f"{identity}/{key}_f{s.frame:06d}_t{tid:02d}"
+        # real: the same JPEG distribution as the fakes; re-detected when re-encoded
+        q = _jpeg_quality(_rng(cfg, key, s.frame, tid, 0), cfg)
+        real = _jpeg(frame, q)
+        face = s.face if q is None else _redetect(ctx.detector, real, s.face.box)
+        if face is None:
+            w.skip("real face not found after JPEG re-encode")
+        else:
+            w.crop(f"crops/real/{stem}.png", face_crop(real, face.landmarks, CROP).crop,
+                   CropRow(f"crops/real/{stem}.png", "real", split, identity, src, s.frame, tid, "real",
+                           params=json.dumps({"jpeg": q})))
+        for slot, method in enumerate(ctx.methods, start=1):
+            rng = _rng(cfg, key, s.frame, tid, slot)
+            source, donor = method.source, method.donor
+            if source is None:
+                picked = _pick_donor(rng, identity, split, ctx.splits, ctx.pool)
+                if picked is None:
+                    w.skip("no other identity in the split for a one-shot donor")
+                    continue
+                donor, source = picked
+            settings, params = _quality(rng, cfg, method.settings)
+            params["jpeg"] = q_fake = _jpeg_quality(rng, cfg)
+            try:
+                fake, _ = swap_face(frame, s.face.landmarks, source, settings)
+            except cv2.error as exc:  # e.g. a degenerate Poisson region at the frame's edge
+                log.info("%s frame %d track %d: %s swap failed (%s)", src, s.frame, tid, method.name, exc)
+                w.skip(f"{method.name} swap failed")
+                continue
+            fake = _jpeg(fake, q_fake)
+            found = _redetect(ctx.detector, fake, s.face.box)
+            if found is None:
+                w.skip(f"{method.name} fake not found again by the detector")
+                continue
+            rel = f"crops/fake/{stem}_{method.name}.png"
+            w.crop(rel, face_crop(fake, found.landmarks, CROP).crop,
+                   CropRow(rel, "fake", split, identity, src, s.frame, tid, method.name, donor,
+                           json.dumps(params, sort_keys=True)))
+
+
+@dataclass
+class _Clip:
+    """One manipulated motion clip: a track swapped on every frame with one donor and one setting."""
+
+    track: int
+    method: str
+    donor: str
+    source: FaceSource
+    settings: SwapSettings
+    tracker: FaceTracker
+    extractor: MotionExtractor
+    overlap: dict[int, float] = field(default_factory=dict)  # fake-tracker id -> summed IoU with the target
+
+
+def _motion_clips(scan: _Scan, ctx: "_Context", w: _Writer) -> list[_Clip]:
+    clips = []
+    for tid in sorted(scan.identity):
+        seq = scan.motion.get(tid)
+        if seq is None or len(seq) < min(_MIN_MOTION, ctx.cfg.motion_frames):
+            continue
+        identity = scan.identity[tid]
+        for slot, method in enumerate(ctx.methods, start=1):
+            rng = _rng(ctx.cfg, scan.source.key, 0, tid, 100 + slot)  # 100+: clips, apart from crops
+            source, donor = method.source, method.donor
+            if source is None:
+                picked = _pick_donor(rng, identity, ctx.splits[identity], ctx.splits, ctx.pool)
+                if picked is None:
+                    continue
+                donor, source = picked
+            settings, _ = _quality(rng, ctx.cfg, method.settings)
+            tracker = FaceTracker(ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=scan.fps or 30.0)
+            clips.append(_Clip(tid, method.name, donor, source, settings, tracker, MotionExtractor(scan.fps)))
+    return clips
+
+
+def _clip_frame(clip: _Clip, index: int, frame: np.ndarray, target: _Sighting | None) -> None:
+    fake = frame
+    if target is not None:
+        try:  # the smoothed landmarks, as `facelab swap` pastes on a video
+            fake, _ = swap_face(frame, target.smooth, clip.source, clip.settings)
+        except cv2.error:
+            fake = frame
+    tracked = clip.tracker.update(fake)
+    clip.extractor.update(index, fake, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+    if target is not None and tracked:
+        iou = box_iou(np.asarray(target.face.box)[None], np.stack([tf.raw.box for tf in tracked]))[0]
+        for tf, v in zip(tracked, iou):
+            clip.overlap[tf.track_id] = clip.overlap.get(tf.track_id, 0.0) + float(v)
+
+
+def _write_motion(scan: _Scan, clips: list[_Clip], ctx: "_Context", w: _Writer) -> None:
+    src, key = str(scan.source.path), scan.source.key
+    written_real: set[int] = set()
+    for clip in clips:
+        identity = scan.identity[clip.track]
+        split = ctx.splits[identity]
+        seqs = clip.extractor.sequences()
+        n_target = sum(1 for s in scan.tracks[clip.track] if s.frame < scan.window)
+        best = max(clip.overlap, key=lambda t: clip.overlap[t], default=None)
+        if best is None or best not in seqs or clip.overlap[best] < _MATCH_IOU * n_target \
+                or len(seqs[best]) < min(_MIN_MOTION, ctx.cfg.motion_frames):
+            w.skip(f"{clip.method} motion clip not tracked by the detector")
+            continue
+        if clip.track not in written_real:
+            written_real.add(clip.track)
+            rel = f"motion/{key}_t{clip.track:02d}_real.npz"
+            w.sequence(rel, scan.motion[clip.track], MotionRow(rel, "real", split, identity, src, clip.track, "real"))
+        rel = f"motion/{key}_t{clip.track:02d}_{clip.method}.npz"
+        w.sequence(rel, seqs[best], MotionRow(rel, "fake", split, identity, src, clip.track, clip.method, clip.donor))
+
+
+@dataclass
+class _Context:
+    cfg: FakesConfig
+    detector: Any
+    methods: list[_Method]
+    splits: dict[str, str]
+    pool: dict[str, list[OneShotSource]]
+
+
+def _make_source(scan: _Scan, ctx: _Context, w: _Writer, progress: Callable[[int], None]) -> None:
+    items = _crop_items(scan, ctx.cfg)
+    if scan.source.kind == "image":
+        _fakes_for_frame(read_image(scan.source.path), items.get(0, []), scan, ctx, w)
+        progress(1)
+        return
+    clips = _motion_clips(scan, ctx, w) if scan.window else []
+    targets = {(c.track, s.frame): s for c in clips for s in scan.tracks[c.track] if s.frame < scan.window}
+    last = max([*items, scan.window - 1 if clips else -1])
+    needs_all = bool(clips)
+    with VideoReader(scan.source.path, every=1 if needs_all else ctx.cfg.every) as reader:
+        for index, frame in reader.frames_with_index():
+            if index > last:
+                break
+            if clips and index < scan.window:
+                for clip in clips:
+                    _clip_frame(clip, index, frame, targets.get((clip.track, index)))
+                progress(len(clips))
+            if index in items:
+                _fakes_for_frame(frame, items[index], scan, ctx, w)
+                progress(1)
+    if clips:
+        _write_motion(scan, clips, ctx, w)
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+# --------------------------------------------------------------------------------------------
+
+
+def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig = FakesConfig(), *,
+                overwrite: bool = False, detector: Any = None, on_progress: Progress | None = None) -> FakesSummary:
+    """Build the labelled data set ``out`` from real photos and videos (see the module docstring).
+
+    Args:
+        inputs: videos, photos and folders (searched recursively).
+        out: the data set folder to create.
+        cfg: settings.
+        overwrite: replace an existing data set at ``out``.
+        detector: a face detector to reuse (``detect(image) -> list[Face]``); by default MTCNN on
+            ``cfg.device``.
+        on_progress: called as ``on_progress(stage, n, total)`` after ``n`` more units of stage
+            ``scan`` (frames decoded) or ``fakes`` (frames manipulated); ``total`` may be None.
+
+    Returns:
+        :class:`FakesSummary`; a source that fails is listed in ``failures``, not raised.
+
+    Raises:
+        OutputError: ``out`` exists (without ``overwrite``) or cannot be written.
+        ConfigError: a model cannot be loaded as asked, fewer than two identities were found, or
+            no fake could be made.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    _check_out(out, overwrite)
+    summary = FakesSummary(out)
+    methods = cfg.active_methods
+    # models first: a wrong path should fail before minutes of detection
+    models = _load_models(cfg, methods)
+    if detector is None:
+        from facelab.faces.detect import FaceDetector
+
+        detector = FaceDetector(device=cfg.device)
+
+    def progress(stage: str, total: int | None) -> Callable[[int], None]:
+        return lambda n: on_progress(stage, n, total) if on_progress is not None else None
+
+    # 1. plan
+    sources, summary.failures = _plan(inputs, out)
+    # 2. scan
+    scan_total = sum(_expected_frames(s, cfg) for s in sources)
+    scans: list[_Scan] = []
+    for src in sources:
+        try:
+            step = progress("scan", scan_total)
+            scans.append(_scan_image(src, detector, cfg) if src.kind == "image"
+                         else _scan_video(src, detector, cfg, step))
+            if src.kind == "image":
+                step(1)
+        except FacelabError as exc:
+            summary.failures.append((src.path, _reason(exc, src.path)))
+            log.info("%s: %s", src.path, summary.failures[-1][1])
+    summary.faceless = [s.source.path for s in scans if not s.tracks]
+    # 3.-4. identities and split
+    _name_identities(scans, cfg)
+    names = sorted({n for s in scans for n in s.identity.values()})
+    if len(names) < 2:
+        raise ConfigError(_too_few(names, summary.failures))
+    splits = summary.identities = _split(names, cfg)
+    pool: dict[str, list[OneShotSource]] = {}
+    for scan in scans:
+        for tid, name in scan.identity.items():
+            # up to `donors` faces per source: in folder mode every photo of the person is a donor
+            pool.setdefault(name, []).extend(OneShotSource(aligned=a, path=f"{scan.source.path}#frame{i}")
+                                             for _, i, a in sorted(scan.donors[tid], key=lambda d: -d[0]))
+    lonely = [s for s in ("train", "val") if sum(1 for v in splits.values() if v == s) < 2]
+    if "oneshot" in methods and lonely:
+        if methods == ("oneshot",) and len(lonely) == 2:
+            raise ConfigError(f"one-shot swaps need two identities in the same split, and the {len(names)} identities "
+                              f"found ({', '.join(names)}) make one per split; add people (four or more give fakes "
+                              "in both splits)")
+        summary.warnings.append(f"the {' and '.join(lonely)} split has a single identity: no one-shot fakes there "
+                                "(four or more identities give one-shot fakes in both splits)")
+    # 5.-7. fakes, crops, motion
+    ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, pool)
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise OutputError(out, f"cannot create the data set folder ({exc.strerror or exc})") from None
+    try:
+        rows, motion_rows = _run_pass2(scans, ctx, tmp, summary, progress)
+        if not any(r.label == "fake" for r in rows):
+            raise ConfigError("no fake could be made (see the skipped counts with -v); check the inputs' faces")
+        # 8. write
+        _tally(summary, rows, motion_rows)
+        write_rows(tmp / "manifest.csv", rows, MANIFEST_COLUMNS)
+        write_rows(tmp / "motion.csv", motion_rows, MOTION_COLUMNS)
+        summary.seconds = time.perf_counter() - t0
+        info = _dataset_info(scans, cfg, summary, detector, models)
+        (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        _replace_dir(tmp, out, overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_pass2(scans: list[_Scan], ctx: _Context, tmp: Path, summary: FakesSummary,
+               progress: Callable[[str, int | None], Callable[[int], None]]) -> tuple[list[CropRow], list[MotionRow]]:
+    total = 0
+    for scan in scans:
+        total += len(_crop_items(scan, ctx.cfg))
+        if scan.window:
+            total += scan.window * len(ctx.methods) * sum(1 for t in scan.identity if t in scan.motion)
+    step = progress("fakes", total)
+    rows: list[CropRow] = []
+    motion_rows: list[MotionRow] = []
+    for scan in scans:
+        if not scan.identity:
+            continue
+        w = _Writer(tmp, summary)
+        try:
+            _make_source(scan, ctx, w, step)
+        except FacelabError as exc:
+            w.discard()
+            summary.failures.append((scan.source.path, _reason(exc, scan.source.path)))
+            continue
+        rows.extend(w.rows)
+        motion_rows.extend(w.motion)
+    return rows, motion_rows
+
+
+def _reason(exc: FacelabError, path: Path) -> str:
+    return exc.problem if isinstance(exc, (InputError, OutputError)) and exc.path == path else str(exc)
+
+
+def _too_few(names: list[str], failures: list[tuple[Path, str]]) -> str:
+    found = f"found only {names[0]!r}" if names else "found no face"
+    failed = f"; {len(failures)} input(s) failed ({failures[0][0]}: {failures[0][1]}...)" if failures else ""
+    return (f"a fakes data set needs at least two identities (people) to swap between and to split into "
+            f"train and val; {found}{failed}. Add media of other people (or use --identity folder with one "
+            "folder per person)")
+
+
+def _expected_frames(src: _Source, cfg: FakesConfig) -> int:
+    if src.kind == "image":
+        return 1
+    try:
+        n = VideoReader(src.path).info.frame_count or 0
+    except FacelabError:
+        return 0
+    return n if cfg.motion_frames else math.ceil(n / cfg.every)
+
+
+def _load_models(cfg: FakesConfig, methods: tuple[str, ...]) -> dict[str, tuple[FaceSource, SwapSettings]]:
+    models: dict[str, tuple[FaceSource, SwapSettings]] = {}
+    if "learned" in methods:
+        from facelab.swap.learned import load_swap_model
+
+        models["learned"] = load_swap_model(cfg.swap_model, _SWAP, device=cfg.device)  # type: ignore[arg-type]
+    if "translate" in methods:
+        from facelab.swap.oneshot import TranslatorSource
+        from facelab.translate.infer import load_translator
+
+        tr = load_translator(weights=cfg.translator, device=cfg.device, inference="eval")
+        models["translate"] = (TranslatorSource(translator=tr, weights=str(cfg.translator), method="translate"), _SWAP)
+    return models
+
+
+def _method(name: str, models: dict[str, tuple[FaceSource, SwapSettings]]) -> _Method:
+    if name == "oneshot":
+        return _Method(name, None, _SWAP)
+    source, settings = models[name]
+    model = source.describe().get("model", "")
+    return _Method(name, source, settings, donor=f"{name}:{Path(str(model)).name}")
+
+
+def _tally(summary: FakesSummary, rows: list[CropRow], motion_rows: list[MotionRow]) -> None:
+    for target, items in ((summary.counts, rows), (summary.motion, motion_rows)):
+        for r in items:
+            d = target.setdefault(r.split, {}).setdefault(r.label, {})
+            d[r.method] = d.get(r.method, 0) + 1
+
+
+def _dataset_info(scans: list[_Scan], cfg: FakesConfig, summary: FakesSummary, detector: Any,
+                  models: dict[str, tuple[FaceSource, SwapSettings]]) -> dict[str, Any]:
+    identities: dict[str, dict[str, Any]] = {}
+    for scan in scans:
+        for tid, name in scan.identity.items():
+            entry = identities.setdefault(name, {"split": summary.identities[name], "sources": []})
+            entry["sources"].append({"source": str(scan.source.path), "track": tid})
+    config = getattr(detector, "config", None)
+    return {
+        "format": FORMAT, "facelab": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seed": cfg.seed, "settings": cfg.to_dict(), "crop": CROP.to_dict(), "swap": _SWAP.to_dict(),
+        "models": {m: src.describe() for m, (src, _) in models.items()},
+        "detector": config() if callable(config) else type(detector).__name__,
+        "counts": summary.counts, "motion": summary.motion, "skipped": summary.skipped,
+        "identities": identities,
+        "inputs": [{"source": str(s.source.path), "kind": s.source.kind, "key": s.source.key,
+                    "identities": {str(t): n for t, n in sorted(s.identity.items())}} for s in scans],
+        "failures": [{"source": str(p), "error": e} for p, e in summary.failures],
+        "warnings": summary.warnings, "seconds": round(summary.seconds, 2),
+    }
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise OutputError(out, "exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "dataset.json").is_file():
+        raise OutputError(out, "exists and is not a fakes data set (no dataset.json); not touching it")
+    if not overwrite:
+        raise OutputError(out, "already exists; pass --overwrite to replace it")
+
+
+def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished temporary folder to ``out``, replacing an old data set when allowed."""
+    old = None
+    if out.exists():
+        _check_out(out, overwrite)  # again: it may have appeared while we worked
+        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError as exc:
+        if old is not None:
+            os.replace(old, out)
+        raise OutputError(out, f"cannot move the data set into place ({exc.strerror or exc})") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
