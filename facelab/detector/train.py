@@ -1,0 +1,478 @@
+"""Train the real/fake classifier on a face-crop data set made by ``facelab fakes``.
+
+    run_dir = train_detector(DetectorTrainConfig(dataset="data/fakes", out="runs/detector"))
+
+Reads top to bottom: 1. data and its checks, 2. device and model, 3. optimiser and schedule,
+4. resume, 5. epochs of training steps, each followed by validation, threshold calibration and
+checkpoints. Outputs in ``cfg.out``::
+
+    config.json     the resolved config
+    metrics.jsonl   one line per epoch: train loss, val loss, ROC-AUC, AP, EER, accuracy, threshold
+    best.pt         the epoch with the best val ROC-AUC (ties: lower val loss); load_classifier
+    last.pt         the latest epoch, plus optimiser / schedule / RNG state for --resume
+
+Defaults, and why:
+
+- AdamW, lr 3e-4, weight decay 0.01 (not on biases and norm weights), a short linear warm-up and
+  cosine decay to 0 per step: the usual recipe for fine-tuning ImageNet EfficientNets; the
+  warm-up keeps the random one-logit head's first gradients from scrambling the pretrained
+  features. Batch 32 fits the 224 px crops of Lite0 on any GPU.
+- Class balance: fakes usually outnumber reals (several manipulations per real frame), so each
+  epoch draws crops with replacement with probability 1 / (count of their class): the net sees
+  50/50 batches and no ``pos_weight`` is needed.
+- Augmentations (train split only): a detector that keys on one JPEG quality or one resolution
+  fails on re-encoded uploads, so JPEG quality 30-100, Gaussian blur, noise, downscaling, colour
+  jitter and horizontal flips; no geometric warps (the crop is aligned, and blending seams at
+  fixed places are exactly the evidence).
+- Threshold: the equal-error-rate point on validation (false-positive rate = miss rate). Unlike
+  0.5 it does not depend on the training class ratio or calibration of the logits, and it makes
+  neither kind of error cheaper; it is stored in the checkpoint with the metrics.
+
+Augmentations depend only on (seed, epoch, position in epoch, item), so runs are reproducible
+with any number of workers. A run interrupted mid-epoch resumes at the start of that epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from facelab import __version__
+from facelab.checkpoint import atomic_save
+from facelab.data.datasets import item_rng, seed_worker
+from facelab.detector.cnn import checkpoint_record, classifier_info, create_classifier, normalize, read_checkpoint
+from facelab.detector.crops import CropSpec
+from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
+from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
+from facelab.errors import ConfigError, InputError
+from facelab.io.image import read_image
+
+__all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]
+
+log = logging.getLogger(__name__)
+
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class DetectorTrainConfig:
+    """Everything a detector training run depends on (saved as ``config.json``).
+
+    Attributes:
+        dataset: data set folder (``manifest.csv``, ``dataset.json``, ``crops/``).
+        out: run folder to create (or to continue with ``resume``).
+        arch: classifier architecture (:func:`~facelab.detector.cnn.list_classifiers`).
+        pretrained: start from the architecture's bundled ImageNet weights.
+        epochs: passes over the train split (each of ``len(train)`` drawn crops).
+        batch_size: crops per step.
+        lr: AdamW peak learning rate.
+        weight_decay: AdamW decoupled weight decay (biases and norm weights are exempt).
+        warmup_steps: linear warm-up steps (at most 10% of all steps), then cosine decay to 0.
+        workers: DataLoader worker processes (0: load in the main process).
+        seed: seeds the weights of the head, the sampling order and every augmentation.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        amp: mixed precision; None = on for CUDA (bf16, or fp16 with a GradScaler), off on the CPU.
+        balance: draw real and fake crops equally often (sampling with replacement).
+        augment: the deepfake-relevant augmentations on train crops.
+        max_steps_per_epoch: cut every epoch short (smoke runs, very large data sets).
+        resume: continue the run in ``out`` from its ``last.pt``.
+    """
+
+    dataset: str
+    out: str
+    arch: str = "efficientnet_lite0"
+    pretrained: bool = True
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    workers: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    balance: bool = True
+    augment: bool = True
+    max_steps_per_epoch: int | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        classifier_info(self.arch)  # ConfigError naming the choices
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.workers < 0:
+            raise ConfigError("lr must be > 0; weight decay, warm-up steps and workers must be >= 0")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
+            raise ConfigError(f"max_steps_per_epoch must be at least 1, got {self.max_steps_per_epoch}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+
+
+def compute_metrics(y_true: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray,
+                    threshold: float | None = None) -> dict[str, Any]:
+    """Detection metrics with fake (1) as the positive class.
+
+    Args:
+        y_true: ``(n,)`` labels, 0 real, 1 fake.
+        scores: ``(n,)`` fake scores (probabilities), higher = more likely fake.
+        threshold: decision threshold for ``accuracy`` and ``confusion`` (fake when
+            ``score >= threshold``); None uses the EER threshold (0.5 when it is undefined).
+
+    Returns:
+        ``roc_auc``, ``average_precision``, ``eer``, ``eer_threshold`` (None unless both classes
+        are present), ``threshold`` (the one used), ``accuracy`` (None when n = 0),
+        ``confusion`` ``{"tn", "fp", "fn", "tp"}``, ``n``, ``n_real``, ``n_fake``.
+
+    Convention:
+        EER is read off the unreduced ROC curve (``roc_curve(drop_intermediate=False)``) at the
+        threshold where the false-positive rate and the miss rate (1 - TPR) are closest; it is
+        their mean there, and ``eer_threshold`` is that threshold. With perfect separation
+        EER = 0 at the lowest fake score.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
+
+    y = np.asarray(y_true).astype(np.int64).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"{y.size} labels but {s.size} scores")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite")
+    n_real, n_fake = int((y == 0).sum()), int((y == 1).sum())
+    out: dict[str, Any] = {"roc_auc": None, "average_precision": None, "eer": None, "eer_threshold": None}
+    if n_real and n_fake:
+        out["roc_auc"] = float(roc_auc_score(y, s))
+        out["average_precision"] = float(average_precision_score(y, s))
+        fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+        i = int(np.argmin(np.abs((1 - tpr) - fpr)))
+        out["eer"] = float((fpr[i] + 1 - tpr[i]) / 2)
+        # thr[0] is +inf ("nothing is fake"); keep that meaning with a finite number
+        out["eer_threshold"] = float(thr[i]) if np.isfinite(thr[i]) else float(np.nextafter(s.max(), np.inf))
+    t = threshold if threshold is not None else out["eer_threshold"] if out["eer_threshold"] is not None else 0.5
+    pred = s >= t
+    tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+    fn, tn = n_fake - tp, n_real - fp
+    out.update(threshold=float(t), accuracy=float((tp + tn) / y.size) if y.size else None,
+               confusion={"tn": tn, "fp": fp, "fn": fn, "tp": tp}, n=int(y.size), n_real=n_real, n_fake=n_fake)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def augmentations() -> A.Compose:
+    """The train-time pipeline on uint8 ``(S, S, 3)`` RGB crops (size unchanged).
+
+    Photometric and resolution changes first, JPEG last: uploads are resized and filtered
+    before the final re-encode, so compression artefacts sit on top of everything else.
+    """
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.03, p=0.5),
+        A.GaussianBlur(blur_limit=(3, 7), p=0.15),
+        A.Downscale(scale_range=(0.4, 0.9), p=0.2),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.15),
+        A.ImageCompression(quality_range=(30, 100), p=0.5),
+    ])
+
+
+class CropDataset(Dataset):
+    """Face crops of one split as ``(uint8 (S, S, 3) tensor, float label)``.
+
+    ``keyed=True``: indexed by :class:`CropSampler` keys, each item's augmentation drawn from
+    ``(seed, key)`` only; otherwise keys are plain indices (validation).
+    """
+
+    def __init__(self, root: str | Path, rows: Sequence[CropRow], size: int, transform: A.Compose | None = None,
+                 seed: int = 0, keyed: bool = False) -> None:
+        self.root, self.rows, self.size, self.transform = Path(root), list(rows), size, transform
+        self.seed, self.keyed = seed, keyed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, float]:
+        index, rng = item_rng(self.seed, key, len(self.rows)) if self.keyed else (int(key), None)
+        row = self.rows[index]
+        path = self.root / row.path
+        img = read_image(path)
+        if img.shape != (self.size, self.size, 3):
+            raise InputError(path, f"is {img.shape[1]}x{img.shape[0]}, but the data set's crops are "
+                                   f"{self.size}x{self.size} (dataset.json)")
+        if self.transform is not None and rng is not None:
+            self.transform.set_random_seed(int(rng.integers(2**31 - 1)))
+            img = self.transform(image=img)["image"]
+        return torch.from_numpy(np.ascontiguousarray(img)), float(row.y)
+
+
+class CropSampler(Sampler[int]):
+    """``n`` draws per epoch, shuffled or class-balanced, fixed by ``(seed, epoch)``.
+
+    Yields keys ``(epoch * n + position) * n + index``: :func:`facelab.data.datasets.item_rng`
+    splits them into the item ``index`` and a generator for ``(seed, epoch, position, index)``,
+    so an item drawn twice in a balanced epoch gets two different augmentations.
+    """
+
+    def __init__(self, labels: Sequence[int], seed: int = 0, balance: bool = True) -> None:
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.n, self.seed, self.balance, self.epoch = len(self.labels), seed, balance, 0
+        counts = np.bincount(self.labels, minlength=2).astype(np.float64)
+        self.weights = torch.from_numpy(1.0 / counts[self.labels])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.balance:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g).tolist()
+        else:
+            order = torch.randperm(self.n, generator=g).tolist()
+        base = self.epoch * self.n
+        return iter([(base + pos) * self.n + i for pos, i in enumerate(order)])
+
+
+def _split(root: Path, rows: list[CropRow]) -> tuple[list[CropRow], list[CropRow]]:
+    """Train and val rows, with the checks that make a run meaningful."""
+    train = [r for r in rows if r.split == "train"]
+    val = [r for r in rows if r.split == "val"]
+    manifest = root / "manifest.csv"
+    if not train:
+        raise InputError(manifest, "no rows in the train split")
+    if not val:
+        raise InputError(manifest, "no rows in the val split; the best checkpoint and the threshold are chosen on "
+                                   "validation (make the data set with a validation share)")
+    for label in ("real", "fake"):
+        if not any(r.label == label for r in train):
+            raise InputError(manifest, f"the train split has no {label} crops; the classifier needs both classes")
+    if len({r.label for r in val}) < 2:
+        log.warning("the val split has only %s crops: ROC-AUC and EER are undefined, threshold stays 0.5",
+                    val[0].label)
+    return train, val
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def _warmup_cosine(total: int, warmup: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+    return factor
+
+
+def _param_groups(net: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No decay on biases and norm scales (1-D tensors): decaying them only hurts calibration."""
+    decay = [p for p in net.parameters() if p.requires_grad and p.ndim > 1]
+    rest = [p for p in net.parameters() if p.requires_grad and p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+@torch.inference_mode()
+def _validate(net: torch.nn.Module, loader: DataLoader, device: torch.device, dtype: torch.dtype | None,
+              mean: Sequence[float], std: Sequence[float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """(labels (n,), fake probabilities (n,), mean BCE loss) over the val loader."""
+    net.eval()
+    ys, logits = [], []
+    for x, y in loader:
+        x = normalize(x.to(device, non_blocking=True), mean, std)
+        with autocast(device, dtype):
+            logits.append(net(x).float().cpu())
+        ys.append(y.float())
+    lg, yt = torch.cat(logits), torch.cat(ys)
+    loss = float(torch.nn.functional.binary_cross_entropy_with_logits(lg, yt))
+    return yt.numpy().astype(np.int64), torch.sigmoid(lg).numpy(), loss
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _is_better(auc: float | None, loss: float, best: dict[str, Any] | None) -> bool:
+    if best is None:
+        return True
+    a, b = (-math.inf if auc is None else auc), (-math.inf if best["auc"] is None else best["auc"])
+    return a > b or (a == b and loss < best["loss"])
+
+
+def _truncate_jsonl(path: Path, keep_epochs: int) -> None:
+    """Drop lines of epochs after the checkpoint (they run again after a resume)."""
+    if path.is_file():
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                 if ln.strip() and json.loads(ln)["epoch"] <= keep_epochs]
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+        tmp.replace(path)
+
+
+def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None) -> Path:
+    """Train the classifier of ``cfg`` and return the run folder (see the module docstring).
+
+    ``on_step`` receives ``{"epoch", "iteration", "total", "losses": {"loss"}}`` after every
+    step, the shape of :func:`facelab.translate.trainer.train`'s, so the CLI's progress bar
+    works for both.
+
+    Raises:
+        InputError: a missing or unusable data set (no val split, one class in train), a run
+            already in ``out`` without ``resume`` or nothing to resume.
+        ConfigError: bad settings, or a loss that became non-finite.
+    """
+    out, root = Path(cfg.out), Path(cfg.dataset)
+    last = out / "last.pt"
+    if cfg.resume and not last.is_file():
+        raise InputError(last, "nothing to resume: no checkpoint at this path")
+    if not cfg.resume and last.is_file():
+        raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+
+    # 1. data
+    rows = read_manifest(root)
+    info = read_dataset_info(root)
+    if "crop" not in info:
+        raise InputError(root / "dataset.json", "has no 'crop' entry (size, margin) saying how the crops were made")
+    spec = CropSpec.from_dict(info["crop"])
+    train_rows, val_rows = _split(root, rows)
+    train_set = CropDataset(root, train_rows, spec.size, augmentations() if cfg.augment else None, cfg.seed,
+                            keyed=True)
+    sampler = CropSampler([r.y for r in train_rows], cfg.seed, cfg.balance)
+    loader_gen = torch.Generator()
+    loader_gen.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    pin = device.type == "cuda"
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+                        pin_memory=pin, drop_last=len(train_set) >= cfg.batch_size, worker_init_fn=seed_worker,
+                        generator=loader_gen, persistent_workers=cfg.workers > 0)
+    val_loader = DataLoader(CropDataset(root, val_rows, spec.size), batch_size=cfg.batch_size, shuffle=False,
+                            num_workers=cfg.workers, pin_memory=pin)
+    steps = min(len(loader), cfg.max_steps_per_epoch or len(loader))
+    total = cfg.epochs * steps
+    log.info("train: %d crops (%d real, %d fake, balance=%s); val: %d crops; %d steps per epoch", len(train_rows),
+             sum(r.y == 0 for r in train_rows), sum(r.y == 1 for r in train_rows), cfg.balance, len(val_rows), steps)
+
+    # 2. device and model
+    torch.manual_seed(cfg.seed)
+    arch = classifier_info(cfg.arch)
+    net = create_classifier(cfg.arch, pretrained=cfg.pretrained and not cfg.resume).to(device)
+    if device.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)  # NHWC convolutions: faster under autocast
+    dtype = amp_dtype(device, cfg.amp)
+    scaler = grad_scaler(device, dtype)
+
+    # 3. optimiser and schedule (stepped per iteration)
+    opt = torch.optim.AdamW(_param_groups(net, cfg.weight_decay), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_cosine(total, min(cfg.warmup_steps, total // 10)))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    # 4. resume
+    start_epoch, iteration, best = 0, 0, None
+    if cfg.resume:
+        state = read_checkpoint(last)
+        if state["arch"] != cfg.arch:
+            raise ConfigError(f"{last} is a {state['arch']} run; resume it with --arch {state['arch']}")
+        net.load_state_dict(state["state_dict"])
+        tr = state["train"]
+        opt.load_state_dict(tr["optim"])
+        sched.load_state_dict(tr["sched"])
+        scaler.load_state_dict(tr["scaler"])
+        torch.set_rng_state(tr["rng"]["torch"])
+        if "cuda" in tr["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(tr["rng"]["cuda"])
+        start_epoch, iteration, best = int(state["meta"]["epoch"]), int(tr["iteration"]), tr["best"]
+        log.info("resumed %s after epoch %d (iteration %d)", last, start_epoch, iteration)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.json")
+    jsonl = out / "metrics.jsonl"
+    if cfg.resume:
+        _truncate_jsonl(jsonl, start_epoch)
+    elif jsonl.exists():
+        jsonl.unlink()
+    base_meta = {"crop": spec.to_dict(), "mean": list(arch.mean), "std": list(arch.std),
+                 "config": replace(cfg, resume=False).to_dict(), "weights": arch.weights if cfg.pretrained else None,
+                 "dataset": str(root), "facelab": __version__}
+
+    # 5. epochs: train, validate, calibrate, checkpoint
+    t0 = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        sampler.set_epoch(epoch)
+        run_loss, n_seen = 0.0, 0
+        for step, (x, y) in enumerate(loader):
+            if step >= steps:
+                break
+            x = normalize(x.to(device, non_blocking=True), arch.mean, arch.std)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True).float()
+            with autocast(device, dtype):
+                logits = net(x)
+            loss = loss_fn(logits.float(), y)  # the loss in float32 whatever the autocast dtype
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            iteration += 1
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ConfigError(f"the loss became non-finite at iteration {iteration}; try a lower --lr or --no-amp")
+            run_loss, n_seen = run_loss + value * len(y), n_seen + len(y)
+            if on_step is not None:
+                on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": {"loss": value}})
+
+        y_val, p_val, val_loss = _validate(net, val_loader, device, dtype, arch.mean, arch.std)
+        metrics = compute_metrics(y_val, p_val)
+        metrics.update(val_loss=val_loss, train_loss=run_loss / max(1, n_seen))
+        threshold = metrics["threshold"]  # the EER threshold (0.5 when val has one class)
+        improved = _is_better(metrics["roc_auc"], val_loss, best)
+        if improved:
+            best = {"auc": metrics["roc_auc"], "loss": val_loss, "epoch": epoch + 1}
+        meta = {**base_meta, "threshold": threshold, "metrics": metrics, "epoch": epoch + 1, "iteration": iteration}
+        record = checkpoint_record(net, cfg.arch, {}, meta)
+        if improved:
+            atomic_save(record, out / "best.pt")
+        record["train"] = {"optim": opt.state_dict(), "sched": sched.state_dict(), "scaler": scaler.state_dict(),
+                           "rng": _rng_state(), "iteration": iteration, "best": best}
+        atomic_save(record, last)
+        line = {"epoch": epoch + 1, "iteration": iteration, "lr": opt.param_groups[0]["lr"],
+                "time": round(time.perf_counter() - t0, 3), "best": improved,
+                **{k: v for k, v in metrics.items() if k != "confusion"}, **metrics["confusion"]}
+        with jsonl.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+        log.info("epoch %d: train loss %.4f, val loss %.4f, AUC %s, EER %s, threshold %.3f%s", epoch + 1,
+                 line["train_loss"], val_loss, metrics["roc_auc"], metrics["eer"], threshold,
+                 " (best)" if improved else "")
+    return out
