@@ -88,6 +88,7 @@ from facelab.faces.detect import Face
 __all__ = [
     "FEATURES",
     "MIN_DETECTED",
+    "MIN_IOD",
     "LandmarkScorer",
     "MotionExtractor",
     "MotionSequence",
@@ -117,7 +118,10 @@ _LK_WIN = (21, 21)
 _LK_LEVELS = 3
 _LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 _FB_TOLERANCE = 0.05  # forward-backward error allowed, in IOD
-_MIN_IOD = 4.0  # pixels; smaller faces give no features
+#: Faces whose inter-ocular distance is below this many pixels give no features: MTCNN's
+#: landmark noise of about a pixel would be over 8 % of the IOD (the real-video calibration
+#: clips have IODs of 12-45 px).
+MIN_IOD = 12.0
 
 
 def _reference() -> np.ndarray:
@@ -208,7 +212,7 @@ def flow_residuals(prev_gray: np.ndarray, cur_gray: np.ndarray, prev_lm: np.ndar
     prev_lm = np.asarray(prev_lm, np.float64)
     cur_lm = np.asarray(cur_lm, np.float64)
     iod = _iod(prev_lm)
-    if iod < _MIN_IOD or _iod(cur_lm) < _MIN_IOD:
+    if iod < MIN_IOD or _iod(cur_lm) < MIN_IOD:
         return math.nan, math.nan
     head = _to_head(prev_lm)
     # Ring points in pixels: inverse of the head transform.
@@ -288,6 +292,8 @@ class MotionSequence:
             coordinates (IOD 1, eye midpoint at the origin), for plotting traces.
         features: name -> ``float32 (n,)``, NaN where undefined (see :data:`FEATURES`).
         fps: frame rate of ``frames`` (None when unknown).
+        iod: ``float32 (n,)`` inter-ocular distance in pixels of the raw landmarks (the face's
+            scale; NaN where unknown), or None for sequences made without it.
     """
 
     track: int
@@ -296,6 +302,7 @@ class MotionSequence:
     landmarks: np.ndarray
     features: dict[str, np.ndarray]
     fps: float | None = None
+    iod: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(len(self.frames))
@@ -312,6 +319,7 @@ class MotionSequence:
             landmarks=np.asarray(self.landmarks, np.float32).reshape(n, 5, 2),
             feature_names=np.array(names, dtype=str), features=feats,
             fps=np.array(math.nan if self.fps is None else self.fps, np.float64),
+            iod=np.full(n, np.nan, np.float32) if self.iod is None else np.asarray(self.iod, np.float32),
         )
 
     @classmethod
@@ -335,16 +343,18 @@ class MotionSequence:
                 feats = z["features"].astype(np.float32)
                 fps = float(z["fps"])
                 track = int(z["track"])
+                iod = z["iod"].astype(np.float32) if "iod" in z.files else None
         except InputError:
             raise
         except (ValueError, OSError, KeyError, EOFError) as e:
             raise InputError(p, f"not a readable landmark-motion npz ({e})") from None
         n = len(frames)
-        if detected.shape != (n,) or landmarks.shape != (n, 5, 2) or feats.shape != (n, len(names)):
+        if detected.shape != (n,) or landmarks.shape != (n, 5, 2) or feats.shape != (n, len(names)) \
+                or (iod is not None and iod.shape != (n,)):
             raise InputError(p, "landmark-motion arrays have inconsistent shapes")
         return cls(track=track, frames=frames, detected=detected, landmarks=landmarks,
                    features={k: feats[:, i].copy() for i, k in enumerate(names)},
-                   fps=None if math.isnan(fps) else fps)
+                   fps=None if math.isnan(fps) else fps, iod=iod)
 
 
 @dataclass
@@ -352,6 +362,7 @@ class _TrackState:
     frames: list[int] = field(default_factory=list)
     detected: list[bool] = field(default_factory=list)
     landmarks: list[np.ndarray] = field(default_factory=list)
+    iod: list[float] = field(default_factory=list)
     rows: list[list[float]] = field(default_factory=list)
     # Last two detections: (frame index, raw landmarks, compensated landmarks, grey frame).
     last: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
@@ -395,9 +406,9 @@ class MotionExtractor:
             lm = np.asarray(face.landmarks, np.float64)
             row = [math.nan] * len(FEATURES)
             comp = np.full((5, 2), np.nan)
-            if _iod(lm) >= _MIN_IOD:
+            if _iod(lm) >= 2.0:  # the similarity is defined; traces are drawn even for small faces
                 comp = transform_points(lm, _to_head(lm))
-            if detected and np.isfinite(comp).all():
+            if detected and _iod(lm) >= MIN_IOD and np.isfinite(comp).all():
                 if gray is None:
                     gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
                 self._features(st, int(index), lm, comp, gray, row)
@@ -408,6 +419,7 @@ class MotionExtractor:
             st.frames.append(int(index))
             st.detected.append(bool(detected))
             st.landmarks.append(comp.astype(np.float32))
+            st.iod.append(_iod(lm))
             st.rows.append(row)
 
     def _features(self, st: _TrackState, index: int, lm: np.ndarray, comp: np.ndarray, gray: np.ndarray,
@@ -436,6 +448,7 @@ class MotionExtractor:
                 track=track, frames=np.asarray(st.frames, np.int64), detected=np.asarray(st.detected, bool),
                 landmarks=np.asarray(st.landmarks, np.float32).reshape(n, 5, 2),
                 features={k: rows[:, i].copy() for i, k in enumerate(FEATURES)}, fps=self.fps,
+                iod=np.asarray(st.iod, np.float32),
             )
         return out
 
@@ -470,9 +483,10 @@ def window_features(seq: MotionSequence, window: int = 30, stride: int = 15) -> 
 
     Windows are ``[s, s + window)`` for ``s = first, first + stride, ...`` while they fit in the
     track, plus one aligned to the track's end when the last stride leaves frames uncovered. A
-    track shorter than ``window`` gives one window over all of it. Only detected frames count,
-    and a window is kept only when it holds at least :data:`MIN_DETECTED` (5) detected frames, so
-    0 windows come back for shorter tracks. Each per-frame feature gives two columns: the mean
+    track shorter than ``window`` gives one window over all of it. Only detected frames with at
+    least one defined feature count (the first detection of a segment and faces below
+    :data:`MIN_IOD` have none), and a window is kept only when it holds at least
+    :data:`MIN_DETECTED` (5) of them, so shorter or sparser tracks give 0 windows. Each per-frame feature gives two columns: the mean
     and the 90th percentile of its defined values (NaN when none).
 
     Returns:
@@ -496,10 +510,11 @@ def window_features(seq: MotionSequence, window: int = 30, stride: int = 15) -> 
             starts.append(last - window)
     cols = np.stack([np.asarray(seq.features[k], np.float64) for k in feats], axis=1) if feats \
         else np.zeros((len(frames), 0))
+    usable = det & np.isfinite(cols).any(axis=1) if cols.shape[1] else det
     spans, rows = [], []
     for s in starts:
         e = min(s + window, last)
-        sel = (frames >= s) & (frames < e) & det
+        sel = (frames >= s) & (frames < e) & usable
         if sel.sum() < MIN_DETECTED:
             continue
         row = []

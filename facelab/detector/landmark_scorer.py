@@ -20,8 +20,9 @@ Three kinds (``LandmarkScorer.kind``):
     Fitted by :func:`fit_landmark_classifier` (``facelab train landmarks``) on the motion
     sequences of a data set made by ``facelab fakes``: standardisation (training mean and
     standard deviation; NaN becomes 0 after it, i.e. the mean), then scikit-learn's
-    ``LogisticRegression`` or RBF ``SVC`` with Platt scaling. The checkpoint stores only arrays
-    (coefficients; support vectors, dual coefficients, gamma, intercept, Platt ``A, B``), loads
+    ``LogisticRegression`` or RBF ``SVC`` with Platt scaling (``CalibratedClassifierCV``,
+    sigmoid). The checkpoint stores only arrays (coefficients; support vectors, dual
+    coefficients, gamma, intercept, Platt ``A, B``), loads
     with ``weights_only=True``, and scoring is re-implemented here in numpy (tested equal to
     scikit-learn's ``predict_proba``). The threshold is the equal-error-rate point on the
     validation windows.
@@ -36,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,7 +134,7 @@ class LandmarkScorer:
             return _sigmoid((d - _f(p["s95"])) / _f(p["tau"]))
         if self.kind == "logreg":
             return _sigmoid(d)
-        # libsvm's Platt scaling: P(y = 1 | f) = 1 / (1 + exp(A f + B)) on its own decision sign.
+        # Platt scaling as sklearn's _SigmoidCalibration: P(fake | f) = 1 / (1 + exp(A f + B)).
         return _sigmoid(-(_f(self.params["platt_a"]) * d + _f(self.params["platt_b"])))
 
     def describe(self) -> dict[str, Any]:
@@ -324,6 +326,7 @@ def fit_landmark_classifier(dataset: str | Path, out: str | Path, kind: str = "l
     if kind not in ("logreg", "svm"):
         raise ConfigError(f"--kind must be logreg or svm, got {kind!r}")
     import torch
+    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.svm import SVC
@@ -340,9 +343,10 @@ def fit_landmark_classifier(dataset: str | Path, out: str | Path, kind: str = "l
         if labels != {0, 1}:
             raise InputError(root / "motion.csv", f"the {s} split needs real and fake windows, has labels {sorted(labels)}")
     tr, va = split == "train", split == "val"
-    mean = np.nanmean(np.where(np.isfinite(X[tr]), X[tr], np.nan), axis=0) if tr.any() else np.zeros(X.shape[1])
-    with np.errstate(invalid="ignore"):
-        std = np.nanstd(X[tr], axis=0)
+    Xf = np.where(np.isfinite(X[tr]), X[tr], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (the pose with 5 points)
+        mean, std = np.nanmean(Xf, axis=0), np.nanstd(Xf, axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
     base = LandmarkScorer(kind, d["names"], 0.5, {"mean": mean, "scale": std})
@@ -352,12 +356,17 @@ def fit_landmark_classifier(dataset: str | Path, out: str | Path, kind: str = "l
         clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced", random_state=seed).fit(Xtr, y[tr])
         params = {"coef": clf.coef_.ravel(), "intercept": np.float64(clf.intercept_[0])}
     else:
-        clf = SVC(kernel="rbf", C=1.0, gamma="scale", probability=True, class_weight="balanced",
-                  random_state=seed).fit(Xtr, y[tr])
-        # sklearn's binary decision_function is libsvm's value negated; Platt's A, B are libsvm's.
-        params = {"support_vectors": clf.support_vectors_, "dual_coef": clf.dual_coef_.ravel(),
-                  "intercept": np.float64(clf.intercept_[0]), "gamma": np.float64(clf._gamma),
-                  "platt_a": np.float64(-clf.probA_[0]), "platt_b": np.float64(clf.probB_[0])}
+        # Platt scaling on 3-fold cross-validated decision values, then one SVC on all of the
+        # training windows (ensemble=False); sklearn 1.9 deprecates SVC(probability=True).
+        folds = int(min(3, np.bincount(y[tr]).min()))
+        if folds < 2:
+            raise InputError(root / "motion.csv", "the SVM needs at least 2 training windows of each label")
+        cal = CalibratedClassifierCV(SVC(kernel="rbf", C=1.0, gamma="scale", class_weight="balanced"),
+                                     method="sigmoid", cv=folds, ensemble=False).fit(Xtr, y[tr])
+        svc, platt = cal.calibrated_classifiers_[0].estimator, cal.calibrated_classifiers_[0].calibrators[0]
+        params = {"support_vectors": svc.support_vectors_, "dual_coef": svc.dual_coef_.ravel(),
+                  "intercept": np.float64(svc.intercept_[0]), "gamma": np.float64(svc._gamma),
+                  "platt_a": np.float64(platt.a_), "platt_b": np.float64(platt.b_)}
     scorer = LandmarkScorer(kind, d["names"], 0.5, {"mean": mean, "scale": std, **params})
     p = scorer.score(X[va])
     eer, thr = _eer(y[va], p)
