@@ -10,11 +10,10 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    one source. A source that cannot be read is reported in ``failures`` and skipped; the rest
    goes on.
 2. **Scan** (pass 1): faces are detected and tracked (:class:`~facelab.faces.track.FaceTracker`,
-   MTCNN on every used frame). Used frames are ``0, every, 2 * every, ...`` plus, for the motion
-   stage, the first ``motion_frames`` frames, consecutive. A video's track needs ``min_track``
-   detections on the sampled frames (fewer: a false positive or a passer-by). The ``donors``
-   best faces of each track (large, frontal by the nose's offset from the eye midline) are kept
-   as one-shot sources.
+   MTCNN on every sampled frame ``0, every, 2 * every, ...``; a track ends after two misses). A
+   video's track needs ``min_track`` detections (fewer: a false positive or a passer-by). The
+   ``donors`` best faces of each track (large, frontal by the nose's offset from the eye
+   midline) are kept as one-shot sources.
 3. **Identities**: ``identity="track"`` (default): one per (source, track): ``<stem>`` when the
    source has one face track, else ``<stem>#t<track>`` (for a photo the track is the face index).
    ``identity="folder"``: the source's parent folder names the person; only the main face of
@@ -43,13 +42,15 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    a little, and cropping at the target's points would teach an alignment the detector never
    gets). A fake whose face MTCNN no longer finds where the target was (IoU < 0.3) is dropped
    and counted under ``skipped``. A re-encoded real frame is re-detected too.
-7. **Motion** (videos, ``motion_frames > 0``): the first ``motion_frames`` consecutive frames go
-   through :class:`~facelab.detector.landmark_motion.MotionExtractor` once as they are (raw
-   landmarks of the scan's tracker) and once per (track, method) as a manipulated clip: the
-   track's face swapped on every frame with one donor and one quality setting (no JPEG: the
-   clip is a video, whose coding noise is the same for real and fake), then re-detected and
-   tracked by a fresh tracker, as the detector would. Sequences shorter than
-   ``min(16, motion_frames)`` frames are left out.
+7. **Motion** (videos, ``motion_frames > 0``): one clip of ``motion_frames`` consecutive frames
+   per video, starting at the sampled frame that puts the most kept detections inside it. The
+   clip is tracked as the detector pipeline does (MTCNN on every frame, raw landmarks into
+   :class:`~facelab.detector.landmark_motion.MotionExtractor`), its tracks tied to the scan's by
+   box overlap on the sampled frames, and then, per (track, method), manipulated: the track's
+   face swapped on every frame at its smoothed landmarks (as ``facelab swap`` does) with one
+   donor and one quality setting, and tracked afresh on the fake frames; the fake track is the
+   one overlapping the target most. No JPEG here: the clip is video, whose coding noise real
+   and fake share. Sequences shorter than ``min(16, motion_frames)`` frames are left out.
 8. **Write** into a hidden temporary folder next to ``out``, renamed into place at the end: an
    interrupted run leaves no half data set. An existing ``out`` needs ``overwrite`` (and must be
    a data set made here, holding ``dataset.json``).
@@ -83,12 +84,12 @@ from PIL import Image
 
 from facelab import __version__
 from facelab.detector.crops import CROP, face_crop
-from facelab.detector.landmark_motion import MotionExtractor, MotionSequence
+from facelab.detector.landmark_motion import MotionExtractor
 from facelab.detector.dataset import MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, write_rows
 from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face
 from facelab.faces.detect import Face
-from facelab.faces.track import FaceTracker, box_iou
+from facelab.faces.track import FaceTracker, TrackedFace, box_iou
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 from facelab.swap.oneshot import FaceSource, OneShotSource, SwapSettings, swap_face
@@ -236,11 +237,10 @@ class _Source:
 
 @dataclass(frozen=True)
 class _Sighting:
-    """One face of a track in one used frame (raw detection or flow, and its smoothed landmarks)."""
+    """One face of a track in one sampled frame, as detected (or carried by flow when ``detected`` is False)."""
 
     frame: int
     face: Face
-    smooth: np.ndarray
     detected: bool
 
 
@@ -250,11 +250,11 @@ class _Scan:
 
     source: _Source
     fps: float | None = None
+    frames: int = 1  # frames in the file
     tracks: dict[int, list[_Sighting]] = field(default_factory=dict)
     donors: dict[int, list[tuple[float, int, AlignedFace]]] = field(default_factory=dict)
-    motion: dict[int, MotionSequence] = field(default_factory=dict)  # track -> the real clip's sequence
-    window: int = 0  # frames of the motion window that were decoded
     identity: dict[int, str] = field(default_factory=dict)  # kept tracks only
+    window: tuple[int, int] | None = None  # [start, end) frames of the motion clip
 
 
 @dataclass(frozen=True)
@@ -290,16 +290,15 @@ def _plan(inputs: Sequence[str | Path], out: Path) -> tuple[list[_Source], list[
             found.append((p, "video" if is_video(p) else "image"))
         else:
             failures.append((p, "not a photo or video by its extension"))
+    unique: dict[Path, tuple[Path, str]] = {}
+    for path, kind in found:
+        unique.setdefault(path.resolve(), (path, kind))
+    stems = [p.stem for p, _ in unique.values()]
     sources: list[_Source] = []
     keys: set[str] = set()
-    seen: set[Path] = set()
-    for path, kind in found:
-        if path.resolve() in seen:
-            continue
-        seen.add(path.resolve())
-        key = _slug(path.stem)
-        if key in keys:
-            key = _slug(f"{path.parent.name}_{path.stem}")
+    for path, kind in unique.values():
+        # a stem two sources share (people/ann/1.jpg, people/bob/1.jpg) takes the folder's name: ann_1, bob_1
+        key = _slug(path.stem if stems.count(path.stem) == 1 else f"{path.parent.name}_{path.stem}")
         base, n = key, 2
         while key in keys:
             key, n = f"{base}-{n}", n + 1
@@ -342,53 +341,49 @@ def _scan_image(src: _Source, detector: Any, cfg: FakesConfig) -> _Scan:
     scan = _Scan(src)
     faces = [f for f in detector.detect(image) if f.width >= cfg.min_size]
     for i, face in enumerate(faces[:1] if cfg.identity == "folder" else faces):
-        scan.tracks[i] = [_Sighting(0, face, face.landmarks, True)]
+        scan.tracks[i] = [_Sighting(0, face, True)]
         _keep_donor(scan, i, image, 0, face, cfg.donors)
     return scan
 
 
 def _scan_video(src: _Source, detector: Any, cfg: FakesConfig, progress: Callable[[int], None]) -> _Scan:
-    scan = _Scan(src)
-    window = cfg.motion_frames
-    with VideoReader(src.path, every=1 if window else cfg.every) as reader:
+    scan = _Scan(src, frames=0)
+    with VideoReader(src.path, every=cfg.every) as reader:
         scan.fps = float(reader.info.fps) if reader.info.fps else None
-        tracker = FaceTracker(detector, detect_every=1, min_size=cfg.min_size, fps=scan.fps or 30.0)
-        extractor = MotionExtractor(scan.fps) if window else None
-        decoded = 0
+        # MTCNN on every sampled frame; a track ends after two misses (frames are `every` apart)
+        tracker = FaceTracker(detector, detect_every=1, max_missing=2, min_size=cfg.min_size,
+                              fps=(scan.fps or 30.0) / cfg.every)
         for index, frame in reader.frames_with_index():
-            decoded += 1
-            if index >= window and index % cfg.every:
-                progress(1)
-                continue
-            tracked = tracker.update(frame)
-            for tf in tracked:
-                scan.tracks.setdefault(tf.track_id, []).append(
-                    _Sighting(index, tf.raw, np.asarray(tf.face.landmarks), tf.detected))
+            for tf in tracker.update(frame):
+                scan.tracks.setdefault(tf.track_id, []).append(_Sighting(index, tf.raw, tf.detected))
                 if tf.detected:
                     _keep_donor(scan, tf.track_id, frame, index, tf.raw, cfg.donors)
-            if extractor is not None and index < window:
-                # raw landmarks, as the detector pipeline feeds them: smoothing would hide jitter
-                extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
-                scan.window = index + 1
             progress(1)
-        if decoded == 0:
+        scan.frames = reader.frames_decoded
+        if scan.frames == 0:
             raise InputError(src.path, "video has no decodable frames")
-    if extractor is not None:
-        scan.motion = dict(extractor.sequences())
     # drop passers-by and false positives: too few detections on the sampled frames
-    n_sampled = len(range(0, decoded, cfg.every))
-    need = min(cfg.min_track, n_sampled)
+    need = min(cfg.min_track, len(range(0, scan.frames, cfg.every)))
     for tid in list(scan.tracks):
-        if len(_crop_sightings(scan, tid, cfg.every)) < need:
+        if len(_crop_sightings(scan, tid)) < need:
             del scan.tracks[tid]
     if cfg.identity == "folder" and len(scan.tracks) > 1:
-        main = max(scan.tracks, key=lambda t: (len(_crop_sightings(scan, t, cfg.every)), -t))
+        main = max(scan.tracks, key=lambda t: (len(_crop_sightings(scan, t)), -t))
         scan.tracks = {main: scan.tracks[main]}
     return scan
 
 
-def _crop_sightings(scan: _Scan, tid: int, every: int) -> list[_Sighting]:
-    return [s for s in scan.tracks.get(tid, []) if s.detected and s.frame % every == 0]
+def _choose_window(scan: _Scan, cfg: FakesConfig) -> tuple[int, int] | None:
+    """The motion clip: ``motion_frames`` frames from the sampled frame that covers most kept detections."""
+    if scan.source.kind != "video" or not cfg.motion_frames or not scan.identity:
+        return None
+    hits = sorted(s.frame for t in scan.identity for s in _crop_sightings(scan, t))
+    best = max(hits, key=lambda f: (sum(1 for h in hits if f <= h < f + cfg.motion_frames), -f))
+    return best, min(best + cfg.motion_frames, scan.frames)
+
+
+def _crop_sightings(scan: _Scan, tid: int) -> list[_Sighting]:
+    return [s for s in scan.tracks.get(tid, []) if s.detected]
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,7 +499,7 @@ def _crop_items(scan: _Scan, cfg: FakesConfig) -> dict[int, list[tuple[int, _Sig
     """frame -> [(track, sighting)]: each kept track's sampled detections, at most max_frames, spread."""
     by_frame: dict[int, list[tuple[int, _Sighting]]] = {}
     for tid in sorted(scan.identity):
-        cands = _crop_sightings(scan, tid, cfg.every)
+        cands = _crop_sightings(scan, tid)
         if len(cands) > cfg.max_frames:
             cands = [cands[i] for i in np.unique(np.linspace(0, len(cands) - 1, cfg.max_frames).round().astype(int))]
         for s in cands:
@@ -569,64 +564,93 @@ class _Clip:
     settings: SwapSettings
     tracker: FaceTracker
     extractor: MotionExtractor
+    started: bool = False
+    target_frames: int = 0
     overlap: dict[int, float] = field(default_factory=dict)  # fake-tracker id -> summed IoU with the target
 
-
-def _motion_clips(scan: _Scan, ctx: "_Context", w: _Writer) -> list[_Clip]:
-    clips = []
-    for tid in sorted(scan.identity):
-        seq = scan.motion.get(tid)
-        if seq is None or len(seq) < min(_MIN_MOTION, ctx.cfg.motion_frames):
-            continue
-        identity = scan.identity[tid]
-        for slot, method in enumerate(ctx.methods, start=1):
-            rng = _rng(ctx.cfg, scan.source.key, 0, tid, 100 + slot)  # 100+: clips, apart from crops
-            source, donor = method.source, method.donor
-            if source is None:
-                picked = _pick_donor(rng, identity, ctx.splits[identity], ctx.splits, ctx.pool)
-                if picked is None:
-                    continue
-                donor, source = picked
-            settings, _ = _quality(rng, ctx.cfg, method.settings)
-            tracker = FaceTracker(ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=scan.fps or 30.0)
-            clips.append(_Clip(tid, method.name, donor, source, settings, tracker, MotionExtractor(scan.fps)))
-    return clips
+    def frame(self, index: int, frame: np.ndarray, target: TrackedFace | None) -> None:
+        """Swap the target (at its smoothed landmarks, as `facelab swap` does), then track as the detector would."""
+        if target is None and not self.started:
+            return
+        self.started, fake = True, frame
+        if target is not None:
+            self.target_frames += 1
+            try:
+                fake, _ = swap_face(frame, target.face.landmarks, self.source, self.settings)
+            except cv2.error:
+                log.debug("frame %d: swap failed, the clip shows the real face there", index)
+        tracked = self.tracker.update(fake)
+        self.extractor.update(index, fake, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+        if target is not None and tracked:
+            iou = box_iou(np.asarray(target.raw.box)[None], np.stack([tf.raw.box for tf in tracked]))[0]
+            for tf, v in zip(tracked, iou):
+                self.overlap[tf.track_id] = self.overlap.get(tf.track_id, 0.0) + float(v)
 
 
-def _clip_frame(clip: _Clip, index: int, frame: np.ndarray, target: _Sighting | None) -> None:
-    fake = frame
-    if target is not None:
-        try:  # the smoothed landmarks, as `facelab swap` pastes on a video
-            fake, _ = swap_face(frame, target.smooth, clip.source, clip.settings)
-        except cv2.error:
-            fake = frame
-    tracked = clip.tracker.update(fake)
-    clip.extractor.update(index, fake, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
-    if target is not None and tracked:
-        iou = box_iou(np.asarray(target.face.box)[None], np.stack([tf.raw.box for tf in tracked]))[0]
-        for tf, v in zip(tracked, iou):
-            clip.overlap[tf.track_id] = clip.overlap.get(tf.track_id, 0.0) + float(v)
+class _Motion:
+    """The motion clip of one video: the real frames once, and one manipulated clip per (track, method)."""
 
+    def __init__(self, scan: _Scan, ctx: _Context) -> None:
+        self.scan, self.ctx = scan, ctx
+        fps = scan.fps or 30.0
+        self.tracker = FaceTracker(ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=fps)
+        self.extractor = MotionExtractor(scan.fps)
+        self.mapped: dict[int, int] = {}  # this tracker's id -> the scan's track id
+        self.at = {(s.frame, t): s for t in scan.identity for s in _crop_sightings(scan, t)}
+        self.clips: list[_Clip] = []
+        for tid in sorted(scan.identity):
+            identity = scan.identity[tid]
+            for slot, method in enumerate(ctx.methods, start=1):
+                rng = _rng(ctx.cfg, scan.source.key, 0, tid, 100 + slot)  # 100+: clips, apart from crops
+                source, donor = method.source, method.donor
+                if source is None:
+                    picked = _pick_donor(rng, identity, ctx.splits[identity], ctx.splits, ctx.pool)
+                    if picked is None:
+                        continue
+                    donor, source = picked
+                settings, _ = _quality(rng, ctx.cfg, method.settings)
+                self.clips.append(_Clip(tid, method.name, donor, source, settings,
+                                        FaceTracker(ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=fps),
+                                        MotionExtractor(scan.fps)))
 
-def _write_motion(scan: _Scan, clips: list[_Clip], ctx: "_Context", w: _Writer) -> None:
-    src, key = str(scan.source.path), scan.source.key
-    written_real: set[int] = set()
-    for clip in clips:
-        identity = scan.identity[clip.track]
-        split = ctx.splits[identity]
-        seqs = clip.extractor.sequences()
-        n_target = sum(1 for s in scan.tracks[clip.track] if s.frame < scan.window)
-        best = max(clip.overlap, key=lambda t: clip.overlap[t], default=None)
-        if best is None or best not in seqs or clip.overlap[best] < _MATCH_IOU * n_target \
-                or len(seqs[best]) < min(_MIN_MOTION, ctx.cfg.motion_frames):
-            w.skip(f"{clip.method} motion clip not tracked by the detector")
-            continue
-        if clip.track not in written_real:
-            written_real.add(clip.track)
-            rel = f"motion/{key}_t{clip.track:02d}_real.npz"
-            w.sequence(rel, scan.motion[clip.track], MotionRow(rel, "real", split, identity, src, clip.track, "real"))
-        rel = f"motion/{key}_t{clip.track:02d}_{clip.method}.npz"
-        w.sequence(rel, seqs[best], MotionRow(rel, "fake", split, identity, src, clip.track, clip.method, clip.donor))
+    def frame(self, index: int, frame: np.ndarray) -> None:
+        tracked = self.tracker.update(frame)
+        # raw landmarks, as the detector pipeline feeds them: smoothing would hide the jitter
+        self.extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+        for tf in tracked:  # tie this tracker's tracks to the scan's, where the scan saw the face
+            if tf.track_id in self.mapped:
+                continue
+            for tid in self.scan.identity:
+                s = self.at.get((index, tid))
+                if s is not None and tid not in self.mapped.values() and \
+                        box_iou(np.asarray(tf.raw.box)[None], np.asarray(s.face.box)[None])[0, 0] >= 0.5:
+                    self.mapped[tf.track_id] = tid
+                    break
+        by_target = {self.mapped[tf.track_id]: tf for tf in tracked if tf.track_id in self.mapped}
+        for clip in self.clips:
+            clip.frame(index, frame, by_target.get(clip.track))
+
+    def write(self, w: _Writer) -> None:
+        scan, key, src = self.scan, self.scan.source.key, str(self.scan.source.path)
+        shortest = min(_MIN_MOTION, self.ctx.cfg.motion_frames)
+        real = {tid: self.extractor.sequences()[mid] for mid, tid in self.mapped.items()}
+        for tid, seq in sorted(real.items()):
+            identity = scan.identity[tid]
+            if len(seq) < shortest:
+                w.skip("real motion clip too short")
+                continue
+            rel = f"motion/{key}_t{tid:02d}_real.npz"
+            w.sequence(rel, seq, MotionRow(rel, "real", self.ctx.splits[identity], identity, src, tid, "real"))
+        for clip in self.clips:
+            identity = scan.identity[clip.track]
+            seqs = clip.extractor.sequences()
+            best = max(clip.overlap, key=lambda t: clip.overlap[t], default=None)
+            if best is None or clip.overlap[best] < _MATCH_IOU * clip.target_frames or len(seqs[best]) < shortest:
+                w.skip(f"{clip.method} motion clip not tracked by the detector")
+                continue
+            rel = f"motion/{key}_t{clip.track:02d}_{clip.method}.npz"
+            w.sequence(rel, seqs[best], MotionRow(rel, "fake", self.ctx.splits[identity], identity, src, clip.track,
+                                                  clip.method, clip.donor))
 
 
 @dataclass
@@ -644,23 +668,21 @@ def _make_source(scan: _Scan, ctx: _Context, w: _Writer, progress: Callable[[int
         _fakes_for_frame(read_image(scan.source.path), items.get(0, []), scan, ctx, w)
         progress(1)
         return
-    clips = _motion_clips(scan, ctx, w) if scan.window else []
-    targets = {(c.track, s.frame): s for c in clips for s in scan.tracks[c.track] if s.frame < scan.window}
-    last = max([*items, scan.window - 1 if clips else -1])
-    needs_all = bool(clips)
-    with VideoReader(scan.source.path, every=1 if needs_all else ctx.cfg.every) as reader:
+    start, end = scan.window or (0, 0)
+    motion = _Motion(scan, ctx) if scan.window else None
+    last = max([*items, end - 1])
+    with VideoReader(scan.source.path, every=1 if motion is not None else ctx.cfg.every) as reader:
         for index, frame in reader.frames_with_index():
             if index > last:
                 break
-            if clips and index < scan.window:
-                for clip in clips:
-                    _clip_frame(clip, index, frame, targets.get((clip.track, index)))
-                progress(len(clips))
+            if motion is not None and start <= index < end:
+                motion.frame(index, frame)
+                progress(1)
             if index in items:
                 _fakes_for_frame(frame, items[index], scan, ctx, w)
                 progress(1)
-    if clips:
-        _write_motion(scan, clips, ctx, w)
+    if motion is not None:
+        motion.write(w)
 
 
 # --------------------------------------------------------------------------------------------
@@ -723,6 +745,8 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
     summary.faceless = [s.source.path for s in scans if not s.tracks]
     # 3.-4. identities and split
     _name_identities(scans, cfg)
+    for scan in scans:
+        scan.window = _choose_window(scan, cfg)
     names = sorted({n for s in scans for n in s.identity.values()})
     if len(names) < 2:
         raise ConfigError(_too_few(names, summary.failures))
@@ -774,7 +798,7 @@ def _run_pass2(scans: list[_Scan], ctx: _Context, tmp: Path, summary: FakesSumma
     for scan in scans:
         total += len(_crop_items(scan, ctx.cfg))
         if scan.window:
-            total += scan.window * len(ctx.methods) * sum(1 for t in scan.identity if t in scan.motion)
+            total += scan.window[1] - scan.window[0]
     step = progress("fakes", total)
     rows: list[CropRow] = []
     motion_rows: list[MotionRow] = []
@@ -812,7 +836,7 @@ def _expected_frames(src: _Source, cfg: FakesConfig) -> int:
         n = VideoReader(src.path).info.frame_count or 0
     except FacelabError:
         return 0
-    return n if cfg.motion_frames else math.ceil(n / cfg.every)
+    return math.ceil(n / cfg.every)
 
 
 def _load_models(cfg: FakesConfig, methods: tuple[str, ...]) -> dict[str, tuple[FaceSource, SwapSettings]]:
@@ -826,7 +850,14 @@ def _load_models(cfg: FakesConfig, methods: tuple[str, ...]) -> dict[str, tuple[
         from facelab.translate.infer import load_translator
 
         tr = load_translator(weights=cfg.translator, device=cfg.device, inference="eval")
-        models["translate"] = (TranslatorSource(translator=tr, weights=str(cfg.translator), method="translate"), _SWAP)
+        settings = _SWAP
+        if tr.size is not None:  # a net with a fixed input size (e.g. a face-swap autoencoder) sets the crop
+            if tr.size[0] != tr.size[1]:
+                raise ConfigError(f"{cfg.translator}: translates {tr.size[0]}x{tr.size[1]} images; "
+                                  "the face region needs a square translator")
+            settings = replace(_SWAP, size=tr.size[0])
+        models["translate"] = (TranslatorSource(translator=tr, weights=str(cfg.translator), method="translate"),
+                               settings)
     return models
 
 
