@@ -44,6 +44,8 @@ __all__ = [
     "ArchInfo",
     "FakeClassifier",
     "LogitNet",
+    "TinyNet",
+    "checkpoint_record",
     "classifier_info",
     "create_classifier",
     "efficientnet_lite0_imagenet",
@@ -51,6 +53,8 @@ __all__ = [
     "load_classifier",
     "load_lite0_weights",
     "normalize",
+    "read_checkpoint",
+    "resolve_weights",
 ]
 
 log = logging.getLogger(__name__)
@@ -250,7 +254,8 @@ def load_lite0_weights(net: nn.Module, keep_head: bool) -> nn.Module:
             raise WeightsError(f"{path}: tensor {sk} {tuple(sv.shape)} does not fit timm's {dk} {tuple(dv.shape)}")
         new[dk] = sv.to(dv.dtype)
     missing, unexpected = net.load_state_dict(new, strict=False)
-    assert not unexpected and all(k.startswith("classifier.") for k in missing), (missing, unexpected)
+    if unexpected or not all(k.startswith("classifier.") for k in missing):
+        raise WeightsError(f"{path}: left out {missing}, unexpected {unexpected}; not a tf_efficientnet_lite0")
     log.debug("loaded %d EfficientNet-Lite0 tensors from %s", len(new), path)
     return net
 

@@ -178,11 +178,11 @@ def _score_media(clf: FakeClassifier, target: Path, frames: int, detector: Any, 
             crops = _media_faces(path, clf.spec, detector, frames)
         except FacelabError as exc:  # unreadable media: report it, go on with the rest
             items.append(ScoredItem(shown, label, None, note=str(exc), failed=True))
-            log.warning("%s", exc)
+            log.info("%s", exc)  # in the result; the CLI lists it
             continue
         if not crops:
             items.append(ScoredItem(shown, label, None, note="no face found"))
-            log.warning("%s: no face found; left out", path)
+            log.info("%s: no face found; left out", path)
             continue
         items.append(ScoredItem(shown, label, float(clf.predict(crops, batch_size).mean()), faces=len(crops)))
     return items
