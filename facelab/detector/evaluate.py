@@ -142,20 +142,26 @@ def labelled_media(target: str | Path) -> list[tuple[Path, str, str]]:
     return out
 
 
-def _frame_indices(n: int, frames: int) -> set[int]:
-    """``frames`` evenly spaced indices in ``[0, n)``, first and last included."""
-    return set(np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int)).tolist())
+def _video_frames(path: Path, frames: int) -> list[np.ndarray]:
+    """Up to ``frames`` frames ``0, step, 2 step, ...`` with ``step = n // frames``.
+
+    Only those frames are converted to RGB (``VideoReader(every=step)``); the others are merely
+    decoded. An unknown frame count (0) is found by one decoding pass first.
+    """
+    with VideoReader(path, every=2**31) as counter:
+        n = counter.info.frame_count
+        if n <= 0:
+            for _ in counter:  # yields frame 0 only, decodes them all
+                pass
+            n = counter.frames_decoded
+    step = max(1, n // frames)
+    with VideoReader(path, every=step) as reader:
+        return [f for i, f in reader.frames_with_index() if i < step * frames]
 
 
 def _media_faces(path: Path, spec: CropSpec, detector: Any, frames: int) -> list[np.ndarray]:
     """Crops of the largest face on up to ``frames`` evenly spaced frames of a photo or video."""
-    if is_image(path):
-        images = [read_image(path)]
-    else:
-        with VideoReader(path) as reader:
-            n = reader.info.frame_count or sum(1 for _ in reader)  # 0 = unknown: count by decoding
-            wanted = _frame_indices(max(n, 1), frames)
-            images = [f for i, f in reader.frames_with_index() if i in wanted]
+    images = [read_image(path)] if is_image(path) else _video_frames(path, frames)
     crops = []
     for img in images:
         faces = detector.detect(img)

@@ -112,8 +112,8 @@ class DetectorTrainConfig:
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.workers < 0:
-            raise ConfigError("lr must be > 0; weight decay, warm-up steps and workers must be >= 0")
+        if not self.lr > 0 or min(self.weight_decay, self.warmup_steps, self.workers, self.seed) < 0:
+            raise ConfigError("lr must be > 0; weight decay, warm-up steps, workers and seed must be >= 0")
         if self.max_steps_per_epoch is not None and self.max_steps_per_epoch < 1:
             raise ConfigError(f"max_steps_per_epoch must be at least 1, got {self.max_steps_per_epoch}")
 
