@@ -365,7 +365,7 @@ class _TrackState:
     iod: list[float] = field(default_factory=list)
     rows: list[list[float]] = field(default_factory=list)
     # Last two detections: (frame index, raw landmarks, compensated landmarks, grey frame).
-    last: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    last: list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = field(default_factory=list)
 
 
 class MotionExtractor:
@@ -415,12 +415,17 @@ class MotionExtractor:
                 if self.landmarks == "dlib68" and dense is not None and int(track) in dense:
                     h, w = frame.shape[:2]
                     row[4], row[5] = head_pose_inconsistency(dense[int(track)], (w, h))
-                st.last = (st.last + [(int(index), lm, comp, gray)])[-2:]
+                # Only the newest detection's grey frame is needed later (flow starts there).
+                older = [(f, p, c, None) for f, p, c, _ in st.last[-1:]]
+                st.last = older + [(int(index), lm, comp, gray)]
             st.frames.append(int(index))
             st.detected.append(bool(detected))
             st.landmarks.append(comp.astype(np.float32))
             st.iod.append(_iod(lm))
             st.rows.append(row)
+        for st in self._tracks.values():  # free the grey frames of tracks that ended
+            if st.last and int(index) - st.last[-1][0] > MAX_GAP:
+                st.last = []
 
     def _features(self, st: _TrackState, index: int, lm: np.ndarray, comp: np.ndarray, gray: np.ndarray,
                   row: list[float]) -> None:
@@ -429,7 +434,7 @@ class MotionExtractor:
             return
         last = st.last
         f1, lm1, comp1, gray1 = last[-1]
-        if gray1.shape == gray.shape:
+        if gray1 is not None and gray1.shape == gray.shape:
             inner, outline = flow_residuals(gray1, gray, lm1, lm)
             row[1], row[2] = inner, outline
             row[3] = outline - inner
