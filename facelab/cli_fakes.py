@@ -115,6 +115,9 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
     if summary.faceless:
         names = ", ".join(str(p) for p in summary.faceless[:3]) + (", ..." if len(summary.faceless) > 3 else "")
         click.echo(f"note: {len(summary.faceless)} input(s) without a usable face: {names}", err=True)
+    if summary.skipped:
+        click.echo("note: left out: " + "; ".join(f"{n} {reason}" for reason, n in sorted(summary.skipped.items())),
+                   err=True)
     splits = ", ".join(
         f"{split} {summary.total('real', split)} real / {summary.total('fake', split)} fake "
         f"({sum(1 for s in summary.identities.values() if s == split)} identities)" for split in ("train", "val"))

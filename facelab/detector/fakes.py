@@ -84,8 +84,8 @@ from PIL import Image
 
 from facelab import __version__
 from facelab.detector.crops import CROP, face_crop
-from facelab.detector.landmark_motion import MotionExtractor
 from facelab.detector.dataset import MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, write_rows
+from facelab.detector.landmark_motion import MotionExtractor
 from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face
 from facelab.faces.detect import Face
@@ -730,43 +730,18 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
     # 1. plan
     sources, summary.failures = _plan(inputs, out)
     # 2. scan
-    scan_total = sum(_expected_frames(s, cfg) for s in sources)
-    scans: list[_Scan] = []
-    for src in sources:
-        try:
-            step = progress("scan", scan_total)
-            scans.append(_scan_image(src, detector, cfg) if src.kind == "image"
-                         else _scan_video(src, detector, cfg, step))
-            if src.kind == "image":
-                step(1)
-        except FacelabError as exc:
-            summary.failures.append((src.path, _reason(exc, src.path)))
-            log.info("%s: %s", src.path, summary.failures[-1][1])
-    summary.faceless = [s.source.path for s in scans if not s.tracks]
+    scans = _scan_all(sources, detector, cfg, summary, progress("scan", sum(_expected_frames(s, cfg) for s in sources)))
     # 3.-4. identities and split
     _name_identities(scans, cfg)
-    for scan in scans:
-        scan.window = _choose_window(scan, cfg)
     names = sorted({n for s in scans for n in s.identity.values()})
     if len(names) < 2:
-        raise ConfigError(_too_few(names, summary.failures))
+        raise ConfigError(_too_few(names, summary))
     splits = summary.identities = _split(names, cfg)
-    pool: dict[str, list[OneShotSource]] = {}
+    _check_donors(splits, methods, summary)
     for scan in scans:
-        for tid, name in scan.identity.items():
-            # up to `donors` faces per source: in folder mode every photo of the person is a donor
-            pool.setdefault(name, []).extend(OneShotSource(aligned=a, path=f"{scan.source.path}#frame{i}")
-                                             for _, i, a in sorted(scan.donors[tid], key=lambda d: -d[0]))
-    lonely = [s for s in ("train", "val") if sum(1 for v in splits.values() if v == s) < 2]
-    if "oneshot" in methods and lonely:
-        if methods == ("oneshot",) and len(lonely) == 2:
-            raise ConfigError(f"one-shot swaps need two identities in the same split, and the {len(names)} identities "
-                              f"found ({', '.join(names)}) make one per split; add people (four or more give fakes "
-                              "in both splits)")
-        summary.warnings.append(f"the {' and '.join(lonely)} split has a single identity: no one-shot fakes there "
-                                "(four or more identities give one-shot fakes in both splits)")
+        scan.window = _choose_window(scan, cfg)
     # 5.-7. fakes, crops, motion
-    ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, pool)
+    ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, _donor_pool(scans))
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -776,7 +751,8 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
     try:
         rows, motion_rows = _run_pass2(scans, ctx, tmp, summary, progress)
         if not any(r.label == "fake" for r in rows):
-            raise ConfigError("no fake could be made (see the skipped counts with -v); check the inputs' faces")
+            why = "; ".join(f"{reason}: {n}" for reason, n in sorted(summary.skipped.items())) or "no face to swap"
+            raise ConfigError(f"no fake could be made ({why}); check the inputs' faces and the models")
         # 8. write
         _tally(summary, rows, motion_rows)
         write_rows(tmp / "manifest.csv", rows, MANIFEST_COLUMNS)
@@ -790,6 +766,46 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
             shutil.rmtree(tmp, ignore_errors=True)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _scan_all(sources: list[_Source], detector: Any, cfg: FakesConfig, summary: FakesSummary,
+              step: Callable[[int], None]) -> list[_Scan]:
+    scans: list[_Scan] = []
+    for src in sources:
+        try:
+            if src.kind == "image":
+                scans.append(_scan_image(src, detector, cfg))
+                step(1)
+            else:
+                scans.append(_scan_video(src, detector, cfg, step))
+        except FacelabError as exc:
+            summary.failures.append((src.path, _reason(exc, src.path)))
+            log.info("%s: %s", src.path, summary.failures[-1][1])
+    summary.faceless = [s.source.path for s in scans if not s.tracks]
+    return scans
+
+
+def _check_donors(splits: dict[str, str], methods: tuple[str, ...], summary: FakesSummary) -> None:
+    """One-shot fakes need two identities in a split: an error when no split has them, else a warning."""
+    lonely = [s for s in ("train", "val") if sum(1 for v in splits.values() if v == s) < 2]
+    if "oneshot" not in methods or not lonely:
+        return
+    if methods == ("oneshot",) and len(lonely) == 2:
+        raise ConfigError(f"one-shot swaps need two identities in the same split, and the {len(splits)} identities "
+                          f"found ({', '.join(sorted(splits))}) make one per split; add people (four or more give "
+                          "fakes in both splits)")
+    summary.warnings.append(f"the {' and '.join(lonely)} split has a single identity: no one-shot fakes there "
+                            "(four or more identities give one-shot fakes in both splits)")
+
+
+def _donor_pool(scans: list[_Scan]) -> dict[str, list[OneShotSource]]:
+    """identity -> its one-shot faces, best first per source (folder mode: from every source of the person)."""
+    pool: dict[str, list[OneShotSource]] = {}
+    for scan in scans:
+        for tid, name in scan.identity.items():
+            pool.setdefault(name, []).extend(OneShotSource(aligned=a, path=f"{scan.source.path}#frame{i}")
+                                             for _, i, a in sorted(scan.donors[tid], key=lambda d: -d[0]))
+    return pool
 
 
 def _run_pass2(scans: list[_Scan], ctx: _Context, tmp: Path, summary: FakesSummary,
@@ -821,9 +837,12 @@ def _reason(exc: FacelabError, path: Path) -> str:
     return exc.problem if isinstance(exc, (InputError, OutputError)) and exc.path == path else str(exc)
 
 
-def _too_few(names: list[str], failures: list[tuple[Path, str]]) -> str:
-    found = f"found only {names[0]!r}" if names else "found no face"
+def _too_few(names: list[str], summary: FakesSummary) -> str:
+    found = f"found only {names[0]!r}" if names else "found no usable face"
+    failures = summary.failures
     failed = f"; {len(failures)} input(s) failed ({failures[0][0]}: {failures[0][1]}...)" if failures else ""
+    if summary.faceless:
+        failed += f"; {len(summary.faceless)} input(s) without a usable face"
     return (f"a fakes data set needs at least two identities (people) to swap between and to split into "
             f"train and val; {found}{failed}. Add media of other people (or use --identity folder with one "
             "folder per person)")
@@ -894,6 +913,7 @@ def _dataset_info(scans: list[_Scan], cfg: FakesConfig, summary: FakesSummary, d
         "inputs": [{"source": str(s.source.path), "kind": s.source.kind, "key": s.source.key,
                     "identities": {str(t): n for t, n in sorted(s.identity.items())}} for s in scans],
         "failures": [{"source": str(p), "error": e} for p, e in summary.failures],
+        "faceless": [str(p) for p in summary.faceless],
         "warnings": summary.warnings, "seconds": round(summary.seconds, 2),
     }
 
