@@ -1,9 +1,152 @@
-"""CLI commands of the detector (detect); see docs/cli.md."""
+"""CLI command `detect`: deepfake verdicts on photos and videos, with JSON, CSV and HTML reports."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+
 import click
+from tqdm import tqdm
+
+from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+
+EXAMPLES_DETECT = """
+\b
+Examples:
+  facelab detect clip.mp4                                  # landmark-motion check only (no CNN weights)
+  facelab detect clip.mp4 --weights runs/detector --report report.html --json verdicts.json
+  facelab detect videos/ --weights runs/detector --frames 32 --csv frames.csv
+  facelab detect photo.jpg --weights runs/detector/best.pt
+
+\b
+Each input gets one line: VERDICT (fake probability) and the main reason. Verdicts are REAL,
+FAKE or UNCERTAIN; the probability is the fused one (docs/detect.md explains the fusion and
+the JSON schema). Exit code 0 when every input was analysed, 3 when some failed, 1 when all did.
+"""
+
+
+@click.command("detect", epilog=EXAMPLES_DETECT)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MEDIA...")
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="CNN classifier: a run folder of `facelab train detector` (uses best.pt) or a .pt file. "
+                   "Without it the CNN stage is skipped.")
+@click.option("--landmark-model", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Landmark-motion classifier from `facelab train landmarks` (default: the built-in "
+                   "calibration on real videos).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the verdicts as JSON (a list, one record per input; schema in docs/detect.md).")
+@click.option("--csv", "csv_out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write per-frame scores as CSV.")
+@click.option("--report", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write a self-contained HTML report (timeline, suspicious frames with Grad-CAM, landmark traces).")
+@click.option("--stride", type=click.IntRange(1), default=5, show_default=True,
+              help="Score every N-th video frame with the CNN.")
+@click.option("--frames", type=click.IntRange(1), default=None,
+              help="Score this many evenly spaced frames with the CNN instead of --stride.")
+@click.option("--detect-every", type=click.IntRange(1), default=1, show_default=True,
+              help="Run the face detector every K frames (optical flow in between; faster, less motion evidence).")
+@click.option("--window", type=click.IntRange(2), default=30, show_default=True,
+              help="Landmark-motion window, in detected frames.")
+@click.option("--window-stride", type=click.IntRange(1), default=15, show_default=True,
+              help="Step between landmark-motion windows.")
+@click.option("--no-landmarks", is_flag=True, help="Skip the landmark-motion check.")
+@click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
+@click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
+              help="Most suspicious frames per face shown in the report.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="CNN batch size.")
+@click.option("--overwrite", is_flag=True, help="Replace existing --json/--csv/--report files.")
+@click.pass_context
+def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
+           json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
+           detect_every: int, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
+           batch_size: int, overwrite: bool) -> None:
+    """Tell real from manipulated faces in photos and videos.
+
+    Two detectors look at every face track: a CNN on aligned face crops (needs --weights) and a
+    classical landmark-motion check (inner-face landmarks that move unlike the head). Their
+    scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
+    """
+    from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media
+    from facelab.detector.report import write_csv, write_html, write_json
+    from facelab.errors import OutputError
+    from facelab.faces.detect import FaceDetector
+
+    g: Globals = ctx.obj
+    device = g.device if g is not None else "auto"
+    quiet = g is not None and g.verbosity < 0
+    files, skipped = list_media(inputs)
+    outs = [p for p in (json_out, csv_out, report) if p is not None]
+    for p in outs:
+        if p.resolve() in {f.resolve() for f in files}:
+            raise OutputError(p, "is one of the inputs; choose another output name")
+        if p.exists() and not overwrite:
+            raise OutputError(p, "exists; pass --overwrite to replace it")
+        if not p.parent.is_dir():
+            raise OutputError(p, f"folder {p.parent} does not exist")
+    cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, window=window,
+                       stride_windows=window_stride, top_k=top, batch_size=batch_size,
+                       cnn=weights is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None)
+
+    classifier = None
+    if weights is not None:
+        from facelab.detector.cnn import load_classifier
+
+        classifier = load_classifier(weights, device=device)
+    else:
+        echo(ctx, f"note: {NO_CNN_HINT}.", err=True)
+    scorer = None
+    if not no_landmarks:
+        from facelab.detector.landmark_motion import load_landmark_scorer
+
+        scorer = load_landmark_scorer(landmark_model)
+    detector = FaceDetector(device=device)
+
+    for path, reason in skipped:
+        click.echo(f"error: {path}: {reason}", err=True)
+    results = []
+    bar = tqdm(unit="frame", desc="detect", dynamic_ncols=True, disable=quiet or not files)
+    t0 = time.perf_counter()
+
+    def on_frame(done: int, total: int) -> None:
+        if total and bar.total != total:
+            bar.total = total
+            bar.refresh()
+        bar.update(1)
+
+    def on_file(p: Path) -> None:
+        bar.reset()
+        bar.set_description(p.name[:30])
+
+    try:
+        for r in detect_files(files, cfg, detector=detector, classifier=classifier, scorer=scorer,
+                              motion_skipped="switched off with --no-landmarks" if no_landmarks else None,
+                              on_file=on_file, on_frame=on_frame):
+            results.append(r)
+            if r.error is not None:
+                tqdm.write(f"error: {r.error}", file=sys.stderr)
+            elif not quiet:
+                p = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
+                tqdm.write(f"{r.path}: {r.verdict} (fake probability {p})"
+                           + (f": {r.reasons[0]}" if r.reasons else ""))
+    finally:
+        bar.close()
+
+    if json_out is not None:
+        write_json(results, json_out)
+    if csv_out is not None:
+        write_csv(results, csv_out)
+    if report is not None:
+        write_html(results, report)
+    failed = len(skipped) + sum(r.error is not None for r in results)
+    done = len(results) - sum(r.error is not None for r in results)
+    written = ", ".join(str(p) for p in outs)
+    echo(ctx, f"analysed {done} of {done + failed} inputs in {time.perf_counter() - t0:.1f}s"
+              + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else ""))
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILED if done == 0 else EXIT_PARTIAL)
 
 
 def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI (filled in as the commands land)."""
+    """Add `detect` to the CLI."""
+    cli.add_command(detect)

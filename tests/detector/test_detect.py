@@ -1,0 +1,129 @@
+"""facelab detect end to end: real MTCNN, real video files, a real (tiny) classifier checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from facelab.checkpoint import atomic_save
+from facelab.cli import _register, cli
+from facelab.detector.cnn import checkpoint_record, create_classifier, load_classifier
+from facelab.detector.landmark_motion import load_landmark_scorer
+from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_file, detect_files, list_media
+from facelab.faces.detect import FaceDetector
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    net = create_classifier("tiny", pretrained=False)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    atomic_save(checkpoint_record(net, "tiny", {}, {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4,
+                                                   "mean": [0.5] * 3, "std": [0.5] * 3}), path)
+    return path
+
+
+def test_video_with_both_signals(detector: FaceDetector, tiny_weights: Path) -> None:
+    cfg = DetectConfig(stride=10, window=20, stride_windows=10, top_k=2)
+    clf = load_classifier(tiny_weights)
+    r = detect_file(SAMPLES / "astronaut_pan.mp4", cfg, detector=detector, classifier=clf,
+                    scorer=load_landmark_scorer())
+    assert r.error is None and r.kind == "video"
+    assert r.frames_analysed == r.frames_total == 75
+    assert r.face_found_rate > 0.9
+    main = max(r.tracks, key=lambda t: t.frames)
+    assert main.cnn.ran and main.cnn.details["frames_scored"] == len(range(0, 75, 10))
+    assert main.motion.ran and len(main.windows) >= 2
+    assert r.verdict in ("REAL", "FAKE", "UNCERTAIN") and 0.0 <= r.fake_probability <= 1.0
+    assert len(main.suspicious) == 2 and main.suspicious[0].cam.shape == (224, 224)
+    assert main.suspicious[0].cnn >= main.suspicious[1].cnn
+    scored = [f for f in r.frames if f.cnn is not None]
+    assert {f.frame for f in scored} == set(range(0, 75, 10))
+    assert any(f.motion is not None for f in r.frames)
+    for key in ("decode", "detect_track", "motion", "cnn", "total"):
+        assert r.timings[key] > 0
+    doc = r.to_json()
+    assert doc["schema"] == "facelab.detect/1" and doc["signals"]["cnn"]["ran"] is True
+
+
+def test_frames_option_spreads_cnn_frames(detector: FaceDetector, tiny_weights: Path) -> None:
+    cfg = DetectConfig(frames=4, gradcam=False)
+    r = detect_file(SAMPLES / "astronaut_pan.mp4", cfg, detector=detector, classifier=load_classifier(tiny_weights))
+    assert sorted({f.frame for f in r.frames if f.cnn is not None}) == [0, 25, 49, 74]
+    assert not r.motion.ran  # no scorer given
+
+
+def test_without_weights_says_cnn_skipped(detector: FaceDetector) -> None:
+    r = detect_file(SAMPLES / "astronaut_pan.mp4", DetectConfig(), detector=detector, scorer=load_landmark_scorer())
+    assert not r.cnn.ran and r.cnn.skipped_reason == NO_CNN_HINT
+    assert r.motion.ran
+    assert r.fake_probability is not None
+
+
+def test_photo_gets_cnn_only(detector: FaceDetector, tiny_weights: Path) -> None:
+    r = detect_file(SAMPLES / "grace_hopper.jpg", DetectConfig(), detector=detector,
+                    classifier=load_classifier(tiny_weights), scorer=load_landmark_scorer())
+    assert r.kind == "image" and len(r.tracks) == 1
+    assert r.tracks[0].cnn.ran and not r.motion.ran and "photos have no motion" in r.motion.skipped_reason
+    assert r.verdict in ("REAL", "FAKE", "UNCERTAIN")
+    # no face: UNCERTAIN, no probability
+    r = detect_file(SAMPLES / "coffee.jpg", DetectConfig(), detector=detector, classifier=load_classifier(tiny_weights))
+    assert r.verdict == "UNCERTAIN" and r.fake_probability is None and r.reasons == ["no face found"]
+
+
+def test_batch_reports_bad_file_and_finishes(tmp_path: Path, detector: FaceDetector) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    files, skipped = list_media([bad, SAMPLES / "grace_hopper.jpg", tmp_path / "missing.jpg", tmp_path / "x.txt"])
+    assert files == [bad, SAMPLES / "grace_hopper.jpg"] and [p.name for p, _ in skipped] == ["missing.jpg", "x.txt"]
+    results = list(detect_files(files, DetectConfig(), detector=detector))
+    assert results[0].error and "broken.mp4" in results[0].error
+    assert results[1].error is None and results[1].tracks
+
+
+def test_cli_detect_writes_reports(tmp_path: Path, tiny_weights: Path) -> None:
+    _register()
+    video = tmp_path / "clip with space.mp4"
+    shutil.copy(SAMPLES / "astronaut_pan.mp4", video)
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("text, not a JPEG")
+    out_json, out_csv, out_html = tmp_path / "v.json", tmp_path / "f.csv", tmp_path / "r.html"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["detect", str(video), str(bad), "--weights", str(tiny_weights), "--stride", "15",
+                              "--json", str(out_json), "--csv", str(out_csv), "--report", str(out_html), "--top", "1"])
+    assert res.exit_code == 3, res.output  # one input failed, the other finished
+    assert "bad.jpg" in res.output and "Traceback" not in res.output
+    doc = json.loads(out_json.read_text())
+    assert [Path(d["path"]).name for d in doc] == [video.name, "bad.jpg"]
+    assert doc[0]["verdict"] in ("REAL", "FAKE", "UNCERTAIN") and doc[1]["error"]
+    assert out_csv.read_text().count("\n") > 10
+    assert "data:image" in out_html.read_text()
+    # outputs exist now: without --overwrite the command refuses and changes nothing
+    before = out_json.read_bytes()
+    res = runner.invoke(cli, ["detect", str(video), "--json", str(out_json)])
+    assert res.exit_code != 0 and "--overwrite" in res.output
+    assert out_json.read_bytes() == before
+
+
+def test_cli_detect_without_weights_explains(tmp_path: Path) -> None:
+    _register()
+    out = tmp_path / "v.json"
+    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "CNN stage skipped" in res.output and "facelab train detector" in res.output
+    doc = json.loads(out.read_text())
+    assert doc[0]["signals"]["cnn"]["ran"] is False and "facelab fakes" in doc[0]["signals"]["cnn"]["skipped_reason"]
+    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--weights", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "nope" in res.output and "Traceback" not in res.output
