@@ -103,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
                       "windows": windows})
         log.info("%s: %d frames, %d tracks, %d windows (%.0f s)", v.name, frames, len(seqs), windows, time.time() - t0)
     X = np.concatenate(Xs)
-    rec = calibrate_real_windows(names, X, groups)
+    use = [n for n in names if n.endswith("_median")]  # see facelab.detector.landmark_scorer
+    rec = calibrate_real_windows(names, X, groups, use=use)
     rec["window"], rec["stride"] = args.window, args.stride
     q = {n: [None if not np.isfinite(c).any() else round(float(np.nanquantile(c, k)), 6) for k in (0.5, 0.9, 0.95, 0.99)]
          for n, c in zip(names, X.T)}
     rec["quantiles_50_90_95_99"] = q
     rec["provenance"] = {
-        "command": "python tools/calibrate_landmarks.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])),
+        "command": " ".join(["python tools/calibrate_landmarks.py", *(shlex.quote(a) for a in (argv or sys.argv[1:]))]),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "facelab": __version__,
         "detector": "MTCNN (facelab.faces.detect.FaceDetector defaults), detect_every=1, raw landmarks",

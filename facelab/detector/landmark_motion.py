@@ -29,7 +29,9 @@ surroundings. No deep network is involved; the per-frame features are:
     on grey frames; the mean distance from those flow-predicted points to the newly detected
     landmarks (IOD units, points failing a forward-backward check are left out). The flow
     follows the image texture, the detector the face model: a face re-rendered every frame lets
-    them disagree.
+    them disagree. Every flow search starts at the position predicted by the landmarks' own
+    rigid motion (``OPTFLOW_USE_INITIAL_FLOW``), so the flow only has to find the small
+    residual and fast head motion does not throw it off.
 ``flow_outline``
     A ring of points around the inner face (forehead, temples, cheeks at 0.7-1.1 IOD from the
     eyes, chin left out because the jaw moves when talking), placed in head coordinates and
@@ -56,8 +58,8 @@ surroundings. No deep network is involved; the per-frame features are:
 
 Features are computed on **detected** frames only (frames carried by optical flow repeat the
 flow and would hide the detector's behaviour); carried frames have NaN features.
-:func:`window_features` summarises a window (default 30 frames, stride 15) by the mean and the
-90th percentile of each feature; :mod:`facelab.detector.landmark_scorer` turns those into a
+:func:`window_features` summarises a window (default 30 frames, stride 15) by the median and
+the 90th percentile of each feature; :mod:`facelab.detector.landmark_scorer` turns those into a
 fake probability (calibrated on real videos, or a trained logistic regression / SVM).
 
 Convention:
@@ -178,15 +180,24 @@ def _to_head(lm: np.ndarray) -> np.ndarray:
     return estimate_similarity(lm[a], REFERENCE[a])
 
 
-def _lk(prev: np.ndarray, cur: np.ndarray, pts: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Forward-backward Lucas-Kanade: ``(moved (N, 2), ok (N,) bool)``."""
+def _lk(prev: np.ndarray, cur: np.ndarray, pts: np.ndarray, guess: np.ndarray, tol: float
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward-backward Lucas-Kanade from ``pts`` (starting the search at ``guess``).
+
+    Returns ``(moved (N, 2), ok (N,) bool)``. Why the guess: starting at the position the
+    landmarks' rigid motion predicts leaves the flow only the small residual to find, so fast head
+    motion (several IODs per second) does not throw the search out of its window; the backward
+    pass starts where the same displacement, undone, would land.
+    """
     p0 = pts.astype(np.float32).reshape(-1, 1, 2)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, None, winSize=_LK_WIN, maxLevel=_LK_LEVELS,
-                                          criteria=_LK_CRITERIA)
+    g1 = guess.astype(np.float32).reshape(-1, 1, 2)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, cur, p0, g1.copy(), winSize=_LK_WIN, maxLevel=_LK_LEVELS,
+                                          criteria=_LK_CRITERIA, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     if p1 is None:
         return pts.copy(), np.zeros(len(pts), bool)
-    pb, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, None, winSize=_LK_WIN, maxLevel=_LK_LEVELS,
-                                          criteria=_LK_CRITERIA)
+    gb = (p1 - g1 + p0).astype(np.float32)
+    pb, st2, _ = cv2.calcOpticalFlowPyrLK(cur, prev, p1, gb, winSize=_LK_WIN, maxLevel=_LK_LEVELS,
+                                          criteria=_LK_CRITERIA, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     moved = p1.reshape(-1, 2).astype(np.float64)
     if pb is None:
         return moved, np.zeros(len(pts), bool)
@@ -219,14 +230,15 @@ def flow_residuals(prev_gray: np.ndarray, cur_gray: np.ndarray, prev_lm: np.ndar
     a, t = head[:, :2], head[:, 2]
     ring = (OUTLINE - t) @ np.linalg.inv(a).T
     pts = np.concatenate([prev_lm, ring])
-    moved, ok = _lk(prev_gray, cur_gray, pts, max(0.5, _FB_TOLERANCE * iod))
+    rigid = estimate_similarity(prev_lm, cur_lm)  # the face's own motion, from the detections
+    guess = transform_points(pts, rigid)
+    moved, ok = _lk(prev_gray, cur_gray, pts, guess, max(0.5, _FB_TOLERANCE * iod))
     inner_ok = ok[:5]
     inner = float(np.linalg.norm(moved[:5] - cur_lm, axis=1)[inner_ok].mean()) / iod \
         if inner_ok.sum() >= 3 else math.nan
     ring_ok = ok[5:]
     if ring_ok.sum() >= 4:
-        rigid = estimate_similarity(prev_lm, cur_lm)
-        pred = transform_points(ring, rigid)
+        pred = guess[5:]
         outline = float(np.median(np.linalg.norm(moved[5:] - pred, axis=1)[ring_ok])) / iod
     else:
         outline = math.nan
@@ -470,7 +482,7 @@ class WindowFeatures:
     Attributes:
         spans: ``[start, end)`` frame indices of each window.
         X: ``float64 (m, F)``; NaN where a feature has no value in the window.
-        names: the ``F`` column names (``<feature>_mean``, ``<feature>_p90``).
+        names: the ``F`` column names (``<feature>_median``, ``<feature>_p90``).
     """
 
     spans: list[tuple[int, int]]
@@ -480,7 +492,7 @@ class WindowFeatures:
 
 def window_names(features: Sequence[str] = FEATURES) -> list[str]:
     """Column names of :func:`window_features` for these per-frame features."""
-    return [f"{k}_{s}" for k in features for s in ("mean", "p90")]
+    return [f"{k}_{s}" for k in features for s in ("median", "p90")]
 
 
 def window_features(seq: MotionSequence, window: int = 30, stride: int = 15) -> WindowFeatures:
@@ -491,8 +503,9 @@ def window_features(seq: MotionSequence, window: int = 30, stride: int = 15) -> 
     track shorter than ``window`` gives one window over all of it. Only detected frames with at
     least one defined feature count (the first detection of a segment and faces below
     :data:`MIN_IOD` have none), and a window is kept only when it holds at least
-    :data:`MIN_DETECTED` (5) of them, so shorter or sparser tracks give 0 windows. Each per-frame feature gives two columns: the mean
-    and the 90th percentile of its defined values (NaN when none).
+    :data:`MIN_DETECTED` (5) of them, so shorter or sparser tracks give 0 windows. Each per-frame
+    feature gives two columns: the median (robust to the short bursts of real head motion, blur
+    or a bad detection) and the 90th percentile of its defined values (NaN when none).
 
     Returns:
         :class:`WindowFeatures` with ``X`` of shape ``(m, 2 * len(features))``.
@@ -526,7 +539,7 @@ def window_features(seq: MotionSequence, window: int = 30, stride: int = 15) -> 
         for j in range(cols.shape[1]):
             v = cols[sel, j]
             v = v[np.isfinite(v)]
-            row += [float(v.mean()), float(np.quantile(v, 0.9))] if len(v) else [math.nan, math.nan]
+            row += [float(np.median(v)), float(np.quantile(v, 0.9))] if len(v) else [math.nan, math.nan]
         spans.append((s, e))
         rows.append(row)
     if not rows:

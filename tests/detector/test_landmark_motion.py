@@ -250,7 +250,7 @@ def test_window_spans() -> None:
     win = window_features(_sequence(100))
     assert win.spans == [(0, 30), (15, 45), (30, 60), (45, 75), (60, 90), (70, 100)]
     assert win.names == window_names() and win.X.shape == (6, len(win.names))
-    assert np.isnan(win.X[:, win.names.index("pose_rot_mean")]).all()
+    assert np.isnan(win.X[:, win.names.index("pose_rot_median")]).all()
     assert np.isfinite(win.X[:, win.names.index("jitter_p90")]).all()
     assert window_features(_sequence(12)).spans == [(0, 12)]  # shorter than a window: one window
     assert window_features(_sequence(4)).X.shape == (0, len(win.names))  # fewer than 5 detections
@@ -298,8 +298,11 @@ def test_bundled_calibration() -> None:
     d = sc.describe()
     assert sc.kind == "calibrated" and sc.threshold == 0.5 and sc.names == window_names()
     assert d["evaluation"]["real_below_threshold"] >= 0.9
-    assert "face_videos" in str(d["provenance"]["videos"]) or d["provenance"]["videos"]
+    assert d["provenance"]["videos"] and d["provenance"]["landmarks"] == "5pt"
     assert not any("deepfake" in v["file"] for v in d["provenance"]["videos"])
+    # The calibrated statistic uses the median columns only; the p90 columns are left to classifiers.
+    used = [n for n, m in zip(sc.names, sc.params["median"]) if np.isfinite(m)]
+    assert used and all(n.endswith("_median") for n in used)
 
 
 def _dataset(root: Path, n_per: int = 6) -> Path:
