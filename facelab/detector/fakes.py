@@ -46,11 +46,12 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    per video, starting at the sampled frame that puts the most kept detections inside it. The
    clip is tracked as the detector pipeline does (MTCNN on every frame, raw landmarks into
    :class:`~facelab.detector.landmark_motion.MotionExtractor`), its tracks tied to the scan's by
-   box overlap on the sampled frames, and then, per (track, method), manipulated: the track's
-   face swapped on every frame at its smoothed landmarks (as ``facelab swap`` does) with one
-   donor and one quality setting, and tracked afresh on the fake frames; the fake track is the
-   one overlapping the target most. No JPEG here: the clip is video, whose coding noise real
-   and fake share. Sequences shorter than ``min(16, motion_frames)`` frames are left out.
+   box overlap on the sampled frames. Then, once per method, the clip is manipulated, every kept
+   face swapped on every frame at its smoothed landmarks (as ``facelab swap`` does), each track
+   with one donor and one quality setting for the whole clip, and tracked afresh on the fake
+   frames; a target's fake track is the one overlapping it most. No JPEG here: the clip is
+   video, whose coding noise real and fake share. Sequences shorter than
+   ``min(16, motion_frames)`` frames are left out.
 8. **Write** into a hidden temporary folder next to ``out``, renamed into place at the end: an
    interrupted run leaves no half data set. An existing ``out`` needs ``overwrite`` (and must be
    a data set made here, holding ``dataset.json``).
@@ -555,40 +556,50 @@ def _fakes_for_frame(frame: np.ndarray, items: list[tuple[int, _Sighting]], scan
 
 @dataclass
 class _Clip:
-    """One manipulated motion clip: a track swapped on every frame with one donor and one setting."""
+    """The motion clip manipulated by one method: every kept track swapped, each with its own donor."""
 
-    track: int
     method: str
-    donor: str
-    source: FaceSource
-    settings: SwapSettings
+    swaps: dict[int, tuple[str, FaceSource, SwapSettings]]  # scan track -> (donor, source, settings)
     tracker: FaceTracker
     extractor: MotionExtractor
     started: bool = False
-    target_frames: int = 0
-    overlap: dict[int, float] = field(default_factory=dict)  # fake-tracker id -> summed IoU with the target
+    target_frames: dict[int, int] = field(default_factory=dict)
+    overlap: dict[int, dict[int, float]] = field(default_factory=dict)  # target -> fake track -> summed IoU
 
-    def frame(self, index: int, frame: np.ndarray, target: TrackedFace | None) -> None:
-        """Swap the target (at its smoothed landmarks, as `facelab swap` does), then track as the detector would."""
-        if target is None and not self.started:
+    def frame(self, index: int, frame: np.ndarray, targets: dict[int, TrackedFace]) -> None:
+        """Swap the targets (at smoothed landmarks, as `facelab swap` does), then track as the detector would."""
+        targets = {t: tf for t, tf in targets.items() if t in self.swaps}
+        if not targets and not self.started:
             return
         self.started, fake = True, frame
-        if target is not None:
-            self.target_frames += 1
+        for tid, tf in targets.items():
+            _, source, settings = self.swaps[tid]
             try:
-                fake, _ = swap_face(frame, target.face.landmarks, self.source, self.settings)
+                fake, _ = swap_face(fake, tf.face.landmarks, source, settings)
             except cv2.error:
-                log.debug("frame %d: swap failed, the clip shows the real face there", index)
+                log.debug("frame %d track %d: swap failed, the clip shows the real face there", index, tid)
         tracked = self.tracker.update(fake)
         self.extractor.update(index, fake, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
-        if target is not None and tracked:
-            iou = box_iou(np.asarray(target.raw.box)[None], np.stack([tf.raw.box for tf in tracked]))[0]
-            for tf, v in zip(tracked, iou):
-                self.overlap[tf.track_id] = self.overlap.get(tf.track_id, 0.0) + float(v)
+        for tid, target in targets.items():
+            self.target_frames[tid] = self.target_frames.get(tid, 0) + 1
+            if tracked:
+                iou = box_iou(np.asarray(target.raw.box)[None], np.stack([tf.raw.box for tf in tracked]))[0]
+                acc = self.overlap.setdefault(tid, {})
+                for tf, v in zip(tracked, iou):
+                    acc[tf.track_id] = acc.get(tf.track_id, 0.0) + float(v)
+
+    def matches(self) -> dict[int, int]:
+        """target track -> the fake track that follows it (most overlap, each fake track used once)."""
+        pairs = sorted(((v, t, f) for t, acc in self.overlap.items() for f, v in acc.items()), reverse=True)
+        out: dict[int, int] = {}
+        for v, t, f in pairs:
+            if t not in out and f not in out.values() and v >= _MATCH_IOU * self.target_frames[t]:
+                out[t] = f
+        return out
 
 
 class _Motion:
-    """The motion clip of one video: the real frames once, and one manipulated clip per (track, method)."""
+    """The motion clip of one video, tracked as it is and once per method with every kept face swapped."""
 
     def __init__(self, scan: _Scan, ctx: _Context) -> None:
         self.scan, self.ctx = scan, ctx
@@ -598,9 +609,10 @@ class _Motion:
         self.mapped: dict[int, int] = {}  # this tracker's id -> the scan's track id
         self.at = {(s.frame, t): s for t in scan.identity for s in _crop_sightings(scan, t)}
         self.clips: list[_Clip] = []
-        for tid in sorted(scan.identity):
-            identity = scan.identity[tid]
-            for slot, method in enumerate(ctx.methods, start=1):
+        for slot, method in enumerate(ctx.methods, start=1):
+            swaps: dict[int, tuple[str, FaceSource, SwapSettings]] = {}
+            for tid in sorted(scan.identity):
+                identity = scan.identity[tid]
                 rng = _rng(ctx.cfg, scan.source.key, 0, tid, 100 + slot)  # 100+: clips, apart from crops
                 source, donor = method.source, method.donor
                 if source is None:
@@ -608,10 +620,10 @@ class _Motion:
                     if picked is None:
                         continue
                     donor, source = picked
-                settings, _ = _quality(rng, ctx.cfg, method.settings)
-                self.clips.append(_Clip(tid, method.name, donor, source, settings,
-                                        FaceTracker(ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=fps),
-                                        MotionExtractor(scan.fps)))
+                swaps[tid] = (donor, source, _quality(rng, ctx.cfg, method.settings)[0])
+            if swaps:
+                self.clips.append(_Clip(method.name, swaps, FaceTracker(
+                    ctx.detector, detect_every=1, min_size=ctx.cfg.min_size, fps=fps), MotionExtractor(scan.fps)))
 
     def frame(self, index: int, frame: np.ndarray) -> None:
         tracked = self.tracker.update(frame)
@@ -626,31 +638,31 @@ class _Motion:
                         box_iou(np.asarray(tf.raw.box)[None], np.asarray(s.face.box)[None])[0, 0] >= 0.5:
                     self.mapped[tf.track_id] = tid
                     break
-        by_target = {self.mapped[tf.track_id]: tf for tf in tracked if tf.track_id in self.mapped}
+        targets = {self.mapped[tf.track_id]: tf for tf in tracked if tf.track_id in self.mapped}
         for clip in self.clips:
-            clip.frame(index, frame, by_target.get(clip.track))
+            clip.frame(index, frame, targets)
 
     def write(self, w: _Writer) -> None:
         scan, key, src = self.scan, self.scan.source.key, str(self.scan.source.path)
         shortest = min(_MIN_MOTION, self.ctx.cfg.motion_frames)
-        real = {tid: self.extractor.sequences()[mid] for mid, tid in self.mapped.items()}
-        for tid, seq in sorted(real.items()):
+        real = self.extractor.sequences()
+        for mid, tid in sorted(self.mapped.items(), key=lambda m: m[1]):
             identity = scan.identity[tid]
-            if len(seq) < shortest:
+            if len(real[mid]) < shortest:
                 w.skip("real motion clip too short")
                 continue
             rel = f"motion/{key}_t{tid:02d}_real.npz"
-            w.sequence(rel, seq, MotionRow(rel, "real", self.ctx.splits[identity], identity, src, tid, "real"))
+            w.sequence(rel, real[mid], MotionRow(rel, "real", self.ctx.splits[identity], identity, src, tid, "real"))
         for clip in self.clips:
-            identity = scan.identity[clip.track]
-            seqs = clip.extractor.sequences()
-            best = max(clip.overlap, key=lambda t: clip.overlap[t], default=None)
-            if best is None or clip.overlap[best] < _MATCH_IOU * clip.target_frames or len(seqs[best]) < shortest:
-                w.skip(f"{clip.method} motion clip not tracked by the detector")
-                continue
-            rel = f"motion/{key}_t{clip.track:02d}_{clip.method}.npz"
-            w.sequence(rel, seqs[best], MotionRow(rel, "fake", self.ctx.splits[identity], identity, src, clip.track,
-                                                  clip.method, clip.donor))
+            seqs, matches = clip.extractor.sequences(), clip.matches()
+            for tid in sorted(t for t in clip.swaps if clip.target_frames.get(t)):
+                identity = scan.identity[tid]
+                if tid not in matches or len(seqs[matches[tid]]) < shortest:
+                    w.skip(f"{clip.method} motion clip not tracked by the detector")
+                    continue
+                rel = f"motion/{key}_t{tid:02d}_{clip.method}.npz"
+                w.sequence(rel, seqs[matches[tid]], MotionRow(rel, "fake", self.ctx.splits[identity], identity, src,
+                                                              tid, clip.method, clip.swaps[tid][0]))
 
 
 @dataclass
