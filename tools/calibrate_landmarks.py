@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     X = np.concatenate(Xs)
     use = [n for n in names if n.endswith("_median")]  # see facelab.detector.landmark_scorer
     rec = calibrate_real_windows(names, X, groups, use=use)
-    rec["window"], rec["stride"] = args.window, args.stride
+    rec["window"], rec["stride"], rec["detect_every"] = args.window, args.stride, 1
     q = {n: [None if not np.isfinite(c).any() else round(float(np.nanquantile(c, k)), 6) for k in (0.5, 0.9, 0.95, 0.99)]
          for n, c in zip(names, X.T)}
     rec["quantiles_50_90_95_99"] = q

@@ -244,7 +244,8 @@ def _from_calibration(path: Path) -> LandmarkScorer:
         return np.array([np.nan if v is None else float(v) for v in rec[key]], np.float64)
 
     med, scale = arr("median"), arr("scale")
-    meta = {k: rec[k] for k in ("statistic", "evaluation", "provenance", "window", "stride") if k in rec}
+    meta = {k: rec[k] for k in ("statistic", "evaluation", "provenance", "window", "stride", "detect_every")
+            if k in rec}
     return LandmarkScorer("calibrated", rec["names"], float(rec.get("threshold", 0.5)),
                           {"median": med, "scale": np.where(np.isfinite(scale), scale, 1.0),
                            "s50": rec["s50"], "s95": rec["s95"], "tau": rec["tau"]}, meta)

@@ -22,6 +22,7 @@ from facelab.detector.landmark_motion import (
     MotionExtractor,
     MotionSequence,
     aggregate,
+    detection_spacing,
     fit_landmark_classifier,
     flow_residuals,
     head_pose_inconsistency,
@@ -258,6 +259,8 @@ def test_window_spans() -> None:
     assert every5.spans == [(0, 30), (15, 45), (30, 60)]
     sparse = window_features(_sequence(60, detected=np.arange(60) % 10 == 0))  # 3 per window: too few
     assert sparse.spans == []
+    assert detection_spacing(_sequence(60, detected=np.arange(60) % 5 == 0)) == 5.0
+    assert detection_spacing(_sequence(100)) == 1.0 and math.isnan(detection_spacing(_sequence(1)))
 
 
 def test_aggregate_is_the_mean_of_the_top_third() -> None:
@@ -298,7 +301,7 @@ def test_bundled_calibration() -> None:
     d = sc.describe()
     assert sc.kind == "calibrated" and sc.threshold == 0.5 and sc.names == window_names()
     assert d["evaluation"]["real_below_threshold"] >= 0.9
-    assert d["provenance"]["videos"] and d["provenance"]["landmarks"] == "5pt"
+    assert d["provenance"]["videos"] and d["provenance"]["landmarks"] == "5pt" and d["detect_every"] == 1
     assert not any("deepfake" in v["file"] for v in d["provenance"]["videos"])
     # The calibrated statistic uses the median columns only; the p90 columns are left to classifiers.
     used = [n for n, m in zip(sc.names, sc.params["median"]) if np.isfinite(m)]
