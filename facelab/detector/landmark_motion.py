@@ -288,7 +288,7 @@ def head_pose_inconsistency(points68: np.ndarray, image_size: tuple[int, int]) -
     rc, _ = cv2.Rodrigues(central[0])
     cos = (np.trace(rc @ rw.T) - 1.0) / 2.0
     angle = math.degrees(math.acos(float(np.clip(cos, -1.0, 1.0))))
-    trans = float(np.linalg.norm(central[1] - whole[1]) / max(np.linalg.norm(whole[1]), 1e-9))
+    trans = float(np.linalg.norm(central[1] - whole[1]) / max(float(np.linalg.norm(whole[1])), 1e-9))
     return angle, trans
 
 

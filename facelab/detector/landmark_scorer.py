@@ -170,15 +170,15 @@ def _calibrated(names: Sequence[str], X: np.ndarray, use: Sequence[str] | None =
     if use is not None:
         med[[n not in use for n in names]] = np.nan  # a NaN median leaves the column out
     sc = LandmarkScorer("calibrated", names, 0.5, {"median": med, "scale": np.where(np.isfinite(scale), scale, 1.0),
-                                                  "s95": 0.0, "tau": 1.0})
+                                                  "s95": np.array(0.0), "tau": np.array(1.0)})
     s = sc.statistic(X)
     s = s[np.isfinite(s)]
     if len(s) < 5:
         raise InputError("calibration", f"only {len(s)} real windows with features; need at least 5")
     s50, s95 = float(np.quantile(s, 0.5)), float(np.quantile(s, 0.95))
-    sc.params["s95"] = np.float64(s95)
-    sc.params["tau"] = np.float64(max((s95 - s50) / math.log(19.0), 1e-3))
-    sc.params["s50"] = np.float64(s50)
+    sc.params["s95"] = np.array(s95)
+    sc.params["tau"] = np.array(max((s95 - s50) / math.log(19.0), 1e-3))
+    sc.params["s50"] = np.array(s50)
     return sc
 
 
@@ -198,13 +198,13 @@ def calibrate_real_windows(names: Sequence[str], X: np.ndarray, groups: Sequence
         has no real values), ``s50``, ``s95``, ``tau``, threshold, and ``evaluation``.
     """
     X = np.asarray(X, np.float64)
-    groups = np.asarray(list(groups))
+    group = np.asarray(list(groups))
     sc = _calibrated(names, X, use)
     p = sc.score(X)
     ev: dict[str, Any] = {"windows": int(len(X)), "real_below_threshold": float(np.nanmean(p < 0.5))}
     loo: dict[str, float] = {}
-    for g in sorted(set(groups.tolist())):
-        held = groups == g
+    for g in sorted(set(group.tolist())):
+        held = group == g
         if held.all():
             continue
         try:
@@ -214,7 +214,7 @@ def calibrate_real_windows(names: Sequence[str], X: np.ndarray, groups: Sequence
         loo[str(g)] = round(float(np.nanmean(other.score(X[held]) < 0.5)), 4)
     if loo:
         ev["leave_one_video_out_below_threshold"] = loo
-        counts = {g: int((groups == g).sum()) for g in loo}
+        counts = {g: int((group == g).sum()) for g in loo}
         ev["leave_one_video_out_pooled"] = round(sum(loo[g] * counts[g] for g in loo) / sum(counts.values()), 4)
 
     def _list(a: np.ndarray) -> list[float | None]:
@@ -282,7 +282,7 @@ def load_landmark_scorer(path: str | Path | None = None) -> LandmarkScorer:
 
 def _eer(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """``(equal error rate, threshold there)``."""
-    from sklearn.metrics import roc_curve
+    from sklearn.metrics import roc_curve  # type: ignore[import-untyped]
 
     fpr, tpr, thr = roc_curve(y, p)
     fnr = 1.0 - tpr
@@ -335,10 +335,10 @@ def fit_landmark_classifier(dataset: str | Path, out: str | Path, kind: str = "l
     if kind not in ("logreg", "svm"):
         raise ConfigError(f"--kind must be logreg or svm, got {kind!r}")
     import torch
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import average_precision_score, roc_auc_score
-    from sklearn.svm import SVC
+    from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.metrics import average_precision_score, roc_auc_score  # type: ignore[import-untyped]
+    from sklearn.svm import SVC  # type: ignore[import-untyped]
 
     from facelab import __version__
     from facelab.checkpoint import atomic_save
