@@ -18,8 +18,8 @@ Examples:
   facelab fakes people/ -o data/fakes --identity folder          # people/<name>/... : one folder per person
   facelab fakes clips/ -o data/fakes --every 5 --max-frames 32 --motion-frames 0
   facelab fakes clips/ -o data/fakes --swap-model runs/a2b --translator runs/faces_cyclegan
-  facelab train detector data/fakes -o runs/detector         # the crop classifier
-  facelab train landmarks data/fakes -o runs/motion.pt       # the landmark-motion classifier
+  facelab train detector data/fakes -o runs/detector             # the crop classifier
+  facelab train landmarks data/fakes -o runs/motion.pt           # the landmark-motion classifier
 
 \b
 Writes DATASET/manifest.csv (path, label, split, identity, source, frame, track, method,
