@@ -269,9 +269,14 @@ def load_landmark_scorer(path: str | Path | None = None) -> LandmarkScorer:
     meta = ck.get("meta", {}) if isinstance(ck, dict) else {}
     if not isinstance(ck, dict) or ck.get("arch") != "landmark_motion" or meta.get("kind") != CHECKPOINT_KIND:
         raise WeightsError(f"{p}: not a landmark-motion classifier (make one with `facelab train landmarks`)")
-    kw = ck.get("arch_kwargs", {})
-    params = {k: v.double().numpy() for k, v in ck["state_dict"].items()}
-    return LandmarkScorer(kw["kind"], meta["names"], float(meta["threshold"]), params,
+    kind = ck.get("arch_kwargs", {}).get("kind")
+    need = {"logreg": ("mean", "scale", "coef", "intercept"),
+            "svm": ("mean", "scale", "support_vectors", "dual_coef", "intercept", "gamma", "platt_a", "platt_b")}
+    state = ck.get("state_dict", {})
+    if kind not in need or any(k not in state for k in need[kind]) or "names" not in meta or "threshold" not in meta:
+        raise WeightsError(f"{p}: incomplete landmark-motion checkpoint (kind {kind!r}); retrain it")
+    params = {k: v.double().numpy() for k, v in state.items()}
+    return LandmarkScorer(kind, meta["names"], float(meta["threshold"]), params,
                           {k: v for k, v in meta.items() if k not in ("names", "threshold")})
 
 

@@ -31,7 +31,7 @@ from facelab.detector.landmark_motion import (
     window_names,
 )
 from facelab.detector.landmark_scorer import LandmarkScorer, calibrate_real_windows
-from facelab.errors import InputError
+from facelab.errors import InputError, WeightsError
 from facelab.faces.detect import Face
 
 torch.set_num_threads(1)
@@ -367,6 +367,10 @@ def test_fit_classifier_checkpoint_matches_sklearn(tmp_path: Path, kind: str) ->
     assert sc.kind == kind and sc.threshold == pytest.approx(m["threshold"]) and sc.names == window_names()
     Xva, ref = _sklearn_reference(root, kind)
     np.testing.assert_allclose(sc.score(Xva), ref, atol=1e-9)
+    del ck["state_dict"]["intercept"]
+    torch.save(ck, tmp_path / "broken.pt")
+    with pytest.raises(WeightsError, match="incomplete"):
+        load_landmark_scorer(tmp_path / "broken.pt")
 
 
 def test_fit_classifier_needs_both_labels(tmp_path: Path) -> None:
