@@ -215,10 +215,10 @@ def test_many_people_and_a_multi_person_video(people: dict[str, Any], detector: 
     out = tmp_path / "data"
     seen: list[tuple[str, int, int | None]] = []
     summary = build_fakes([people["stage"], *people["photos"]], out,
-                          FakesConfig(every=30, max_frames=2, motion_frames=0), detector=detector,
+                          FakesConfig(every=30, max_frames=2, motion_frames=20), detector=detector,
                           on_progress=lambda stage, n, total: seen.append((stage, n, total)))
     rows = check_dataset(out, summary.identities)
-    assert summary.failures == [] and summary.motion_total == 0 and not (out / "motion").exists()
+    assert summary.failures == []
     stage = sorted(n for n in summary.identities if n.startswith("short_hamilton_clip"))
     assert len(stage) >= 2 and all(n.startswith("short_hamilton_clip#t") for n in stage)  # several people
     assert {"obama", "biden"} <= set(summary.identities)
@@ -231,6 +231,18 @@ def test_many_people_and_a_multi_person_video(people: dict[str, Any], detector: 
     assert sum(n for s, n, _ in seen if s == "scan") == scan_total == 10 + 4  # ceil(275 / 30) frames, 4 photos
     for real, fake, row in crop_pairs(out, rows):
         assert face_diff(real, fake) > 8.0, row  # another person's face
+    for label in ("real", "fake"):  # the same JPEG re-encodes for both labels: some frames, not all
+        assert {json.loads(r.params)["jpeg"] is None for r in rows if r.label == label} == {True, False}
+    # motion: one clip of the stage video (where its tracks are), the kept faces swapped, each with its own donor
+    motion = read_motion_index(out)
+    assert len(motion) == summary.motion_total and all(m.source == str(people["stage"]) for m in motion)
+    real_tracks = {m.track for m in motion if m.label == "real"}
+    fake_tracks = {m.track for m in motion if m.label == "fake"}
+    assert real_tracks and fake_tracks and fake_tracks <= real_tracks
+    for m in motion:
+        seq = MotionSequence.load(out / m.path)
+        assert 16 <= len(seq) <= 20 and m.identity == f"short_hamilton_clip#t{m.track}"
+        assert m.label == "real" or (m.donor != m.identity and summary.identities[m.donor] == m.split)
     video_rows = [r for r in rows if r.source == str(people["stage"])]
     assert all(r.frame % 30 == 0 for r in video_rows)
     assert Counter(r.identity for r in video_rows if r.label == "real").most_common(1)[0][1] <= 2  # max_frames
