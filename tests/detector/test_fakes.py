@@ -70,6 +70,9 @@ def check_dataset(out: Path, summary_identities: dict[str, str] | None = None) -
         if r.method == "oneshot":  # a different person of the same split
             assert r.donor != r.identity and splits[r.donor] == r.split, r
     assert all(len(s) == 1 for s in by_identity.values()), "an identity is in both splits"
+    for entry in info["inputs"]:
+        assert all(splits[name] == split for name, split in entry["splits"].items())
+        assert set(entry["splits"]) == set(entry["identities"].values())
     assert info["crop"] == CROP.to_dict() and info["facelab"] == __version__ and info["format"] == "facelab.fakes/1"
     assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")], "temporary folder left"
     return rows
