@@ -7,6 +7,9 @@ Steps (each writes into the demo folder):
 4. score: PSNR of the translation against the known sepia ground truth, next to the identity baseline.
 5. swap: one-shot face swap of one sample face into the other sample photo and into the sample
    video (MTCNN, alignment, colour transfer, feathered blend), each with its JSON sidecar.
+6. detect: `facelab detect` on the sample video and on the fake made in step 5, with the
+   landmark-motion check (no CNN weights ship with facelab, so the report says how to train
+   them), written as detect.json and an offline HTML report.
 
 No weights are downloaded: the model is trained here, so the outputs are real translations.
 """
@@ -57,6 +60,7 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
              on_step: Callable[[dict[str, Any]], None] | None = None,
              on_frames: Callable[[int, int | None], None] | None = None,
              on_swap_frames: Callable[[int, int | None], None] | None = None,
+             on_detect_frames: Callable[[int, int], None] | None = None,
              overwrite: bool = False) -> dict[str, Any]:
     """Run the demo; returns a summary (also written to OUT/summary.json)."""
     from facelab.translate.infer import load_translator
@@ -110,6 +114,10 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
         swapped_video = swap_video_file(source, video, out / "astronaut_pan_swapped.mp4", detector, settings,
                                         on_frame=on_swap_frames)
 
+    # 6. detect on the real sample and on the fake just made
+    detected = _detect(detector, [video, out / "astronaut_pan_swapped.mp4", src / SWAP_TARGET,
+                                  out / "astronaut_swapped.jpg"], out, on_detect_frames)
+
     summary = {
         "task": "photo -> sepia (pix2pix, trained here on crops of the sample photos)",
         "train_photos": [p.name for p in photos], "steps": steps,
@@ -119,9 +127,24 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
         "swap": {"photo_faces": sum(len(f["faces"]) for f in swapped.frames),
                  "video_frames_changed": sum(1 for f in swapped_video.frames if f["faces"]) if swapped_video else 0,
                  "video_frames": swapped_video.frames_total if swapped_video else 0},
+        "detect": detected,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _detect(detector: Any, media: list[Path], out: Path,
+            on_frame: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    from facelab.detector.landmark_motion import load_landmark_scorer
+    from facelab.detector.pipeline import DetectConfig, detect_files
+    from facelab.detector.report import write_html, write_json
+
+    results = list(detect_files([m for m in media if m.is_file()], DetectConfig(), detector=detector,
+                                scorer=load_landmark_scorer(), on_frame=on_frame))
+    write_json(results, out / "detect.json")
+    write_html(results, out / "detect_report.html", title="facelab demo: detect")
+    return [{"file": Path(r.path).name, "verdict": r.verdict, "fake_probability": r.fake_probability,
+             "error": r.error} for r in results]
 
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

@@ -35,6 +35,13 @@ def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     side = json.loads((out / "astronaut_pan_swapped.mp4.json").read_text())
     assert side["synthetic"] and side["frames_total"] == summary["video_frames"]
     assert probe_video(out / "astronaut_pan_swapped.mp4").has_audio
+    # the detect half: verdicts for the real sample and the fakes, JSON and HTML report
+    names = [d["file"] for d in summary["detect"]]
+    assert names == ["astronaut_pan.mp4", "astronaut_pan_swapped.mp4", "astronaut.jpg", "astronaut_swapped.jpg"]
+    assert all(d["verdict"] in ("REAL", "FAKE", "UNCERTAIN") and d["error"] is None for d in summary["detect"])
+    doc = json.loads((out / "detect.json").read_text())
+    assert doc[0]["signals"]["landmark_motion"]["ran"] and not doc[0]["signals"]["cnn"]["ran"]
+    assert "CNN stage skipped" in (out / "detect_report.html").read_text()
     assert not (out / "old.txt").exists()
     # a folder that is not a demo's own is refused
     other = tmp_path / "mine"
