@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,16 +28,18 @@ from facelab.errors import InputError, WeightsError
 from facelab.nn.factory import create_generator, describe_arch, infer_official_arch, load_official_state_dict
 
 FORMAT = "facelab"
+TEMP_SUFFIX = ".tmp"  # atomic_save's temporary files: .NAME.XXXXXXXX.tmp
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
 
-    A crash (or kill -9) mid-write leaves the previous checkpoint intact, never a torn file.
+    A crash (or kill -9) mid-write leaves the previous checkpoint intact, never a torn file; the
+    temporary file it may leave (`.NAME.*.tmp`) is removed by `remove_stale_temps` on resume.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -46,10 +49,42 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that `atomic_save` leaves when a process is killed mid-write.
+
+    Only names of its own pattern (`.NAME.XXXXXXXX.tmp`) directly in `folder`; call it when no
+    other process writes checkpoints there (at the start of a run or a resume). Returns them.
+    """
+    folder = Path(folder)
+    stale = sorted(folder.glob(f".*{TEMP_SUFFIX}")) if folder.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """torch.load with `weights_only=True`, turning every failure into one readable line."""
+    """torch.load with `weights_only=True`, turning every failure into one readable line.
+
+    A pickle that references anything but tensors and plain containers (a class, a function such
+    as `os.system`) is refused before any of it runs: WeightsError naming the file and the global.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such checkpoint file")
@@ -58,14 +93,33 @@ def safe_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(
-            f"{path}: refused to load: the file contains objects other than tensors and plain data "
-            f"(it could run code when unpickled); only weights-only checkpoints are accepted ({first})"
+            f"{path}: refused to load: the file holds pickled objects other than tensors and plain data "
+            f"({_refusal_reason(exc)}), which could run code when unpickled; only weights-only checkpoints "
+            "are accepted (re-save the state_dict from a trusted copy)"
         ) from exc
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError) as exc:
         raise WeightsError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
+                           f"{_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _refusal_reason(exc: pickle.UnpicklingError) -> str:
+    """The line of torch's weights-only message that says what was refused, without its advice to
+    retry with `weights_only=False` (exactly what must not be done with an untrusted file)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    for ln in lines:
+        m = re.search(r"unsupported (?:GLOBAL|global:?) ?(?:GLOBAL )?([\w.]+)", ln, re.IGNORECASE)
+        if m:
+            return f"it references {m.group(1)}"
+    for ln in lines:
+        if not ln.startswith(("Weights only load failed", "Check the documentation")) and "weights_only" not in ln:
+            return ln.rstrip(".")
+    return "unsupported pickle content"
 
 
 def net_record(net: nn.Module, arch: str, arch_kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,10 +132,48 @@ def is_facelab_checkpoint(obj: Any) -> bool:
     return isinstance(obj, Mapping) and obj.get("format") == FORMAT
 
 
+#: `meta["kind"]` of the detector's checkpoints (facelab.detector.cnn / .landmark_scorer), named
+#: here as strings so that this module does not import the detector.
+_KIND_NAMES = {"facelab.detector.cnn": ("a deepfake-detector CNN classifier", "facelab detect --weights"),
+               "facelab.detector.landmarks": ("a landmark-motion classifier", "facelab detect --landmark-model")}
+
+
+def describe_checkpoint(obj: Any) -> str:
+    """Say what a loaded checkpoint is, for errors about a file given to the wrong command.
+
+    E.g. "a facelab pix2pix checkpoint (G: unet_128; for `facelab translate --weights`)" or
+    "a deepfake-detector CNN classifier (tiny; for `facelab detect --weights`)".
+    """
+    if not isinstance(obj, Mapping):
+        return f"a pickled {type(obj).__name__}, not a checkpoint"
+    if obj.get("format") == FORMAT:
+        nets = obj.get("nets") if isinstance(obj.get("nets"), Mapping) else {}
+        archs = ", ".join(f"{n}: {r.get('arch', '?')}" for n, r in nets.items() if isinstance(r, Mapping))
+        kind = obj.get("kind", "unknown")
+        use = "facelab swap --model" if kind == "faceswap_ae" else "facelab translate --weights"
+        return f"a facelab {kind} checkpoint ({archs + '; ' if archs else ''}for `{use}`)"
+    meta = obj.get("meta")
+    kind = meta.get("kind") if isinstance(meta, Mapping) else None
+    if kind in _KIND_NAMES:
+        what, use = _KIND_NAMES[kind]
+        arch = obj.get("arch", "?")
+        if kind == "facelab.detector.landmarks" and isinstance(obj.get("arch_kwargs"), Mapping):
+            arch = obj["arch_kwargs"].get("kind", arch)
+        return f"{what} ({arch}; for `{use}`)"
+    if kind:
+        return f"a checkpoint of kind {kind!r}"
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        guess = infer_official_arch(obj)
+        return f"a bare state_dict ({describe_arch(guess)})" if guess else \
+            "a bare state_dict without an architecture record"
+    return f"a dict with keys {', '.join(map(str, list(obj)[:5]))}, not a facelab checkpoint"
+
+
 def build_net(record: Mapping[str, Any], source: str = "checkpoint") -> nn.Module:
     """Rebuild a generator from a `net_record`."""
     net = create_generator(record["arch"], **record["arch_kwargs"])
-    return load_official_state_dict(net, record["state_dict"], source)
+    expected = describe_arch({"netG": record["arch"], **record["arch_kwargs"]})
+    return load_official_state_dict(net, record["state_dict"], source, expected=f"the recorded {expected}")
 
 
 def load_generator(path: str | Path, *, net_name: str | None = None,
@@ -105,15 +197,17 @@ def load_generator(path: str | Path, *, net_name: str | None = None,
         info = {"arch": record["arch"], "arch_kwargs": dict(record["arch_kwargs"]), "kind": obj.get("kind"),
                 "net": name, "source": str(path), "meta": obj.get("meta", {})}
         return net, info
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path}: not a facelab checkpoint nor an official state_dict of tensors")
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: {describe_checkpoint(obj)}, not an image-translation generator "
+                           "(a facelab run's final.pt or an official CycleGAN / pix2pix .pth)")
     spec = dict(arch) if arch is not None else infer_official_arch(obj)
     if spec is None or spec.get("netG") is None:
         raise WeightsError(f"{path}: cannot tell which generator these weights are for; "
                            "pass --model NAME (see `facelab weights list`) so the architecture is known")
     kwargs = {k: spec[k] for k in ("input_nc", "output_nc", "ngf", "norm", "use_dropout") if k in spec}
     net = create_generator(spec["netG"], **kwargs)
-    load_official_state_dict(net, obj, str(path))
+    load_official_state_dict(net, obj, str(path), expected=f"the {describe_arch(spec)}"
+                             + (" of the chosen --model" if arch is not None else ""))
     return net, {"arch": spec["netG"], "arch_kwargs": kwargs, "kind": "official", "net": "G",
                  "source": str(path), "meta": {}, "description": describe_arch(spec)}
 

@@ -72,7 +72,11 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        """Write atomically: `--resume` reads it back, and a kill mid-write must not tear it."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":

@@ -38,3 +38,17 @@ class WeightsError(FacelabError):
 
 class ConfigError(FacelabError):
     """Options that contradict each other or a model that cannot be built as asked."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT / SIGTERM after saving a checkpoint it can resume from.
+
+    A KeyboardInterrupt, so that code which does not know it still treats it as Ctrl-C (and the
+    CLI exits with 130); the message says where the checkpoint is and how to continue.
+    """
+
+    def __init__(self, checkpoint: str | Path, iteration: int) -> None:
+        self.checkpoint = Path(checkpoint)
+        self.iteration = iteration
+        super().__init__(f"stopped at iteration {iteration}; checkpoint saved to {checkpoint}; "
+                         "continue with the same command and --resume")

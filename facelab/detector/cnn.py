@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facelab.checkpoint import safe_load
+from facelab.checkpoint import describe_checkpoint, safe_load
 from facelab.detector.crops import CropSpec
 from facelab.device import amp_dtype, autocast, resolve_device
 from facelab.errors import ConfigError, InputError, WeightsError
@@ -399,15 +399,7 @@ def checkpoint_record(net: LogitNet, arch: str, arch_kwargs: Mapping[str, Any], 
 
 def _what_is(obj: Any) -> str:
     """Name what a non-detector checkpoint seems to be, for the error message."""
-    if isinstance(obj, Mapping):
-        if obj.get("format") == "facelab":
-            return f"a facelab {obj.get('kind', 'unknown')} checkpoint (translator / face-swap networks)"
-        kind = obj.get("meta", {}).get("kind") if isinstance(obj.get("meta"), Mapping) else None
-        if kind:
-            return f"a checkpoint of kind {kind!r}"
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return "a bare state_dict without an architecture record"
-    return f"a {type(obj).__name__}, not a facelab checkpoint"
+    return describe_checkpoint(obj)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

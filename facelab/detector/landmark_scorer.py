@@ -263,12 +263,13 @@ def load_landmark_scorer(path: str | Path | None = None) -> LandmarkScorer:
     p = Path(path)
     if p.suffix.lower() == ".json":
         return _from_calibration(p)
-    from facelab.checkpoint import safe_load
+    from facelab.checkpoint import describe_checkpoint, safe_load
 
     ck = safe_load(p)
     meta = ck.get("meta", {}) if isinstance(ck, dict) else {}
     if not isinstance(ck, dict) or ck.get("arch") != "landmark_motion" or meta.get("kind") != CHECKPOINT_KIND:
-        raise WeightsError(f"{p}: not a landmark-motion classifier (make one with `facelab train landmarks`)")
+        raise WeightsError(f"{p}: {describe_checkpoint(ck)}, not a landmark-motion classifier "
+                           "(make one with `facelab train landmarks`)")
     kind = ck.get("arch_kwargs", {}).get("kind")
     need = {"logreg": ("mean", "scale", "coef", "intercept"),
             "svm": ("mean", "scale", "support_vectors", "dual_coef", "intercept", "gamma", "platt_a", "platt_b")}

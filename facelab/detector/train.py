@@ -29,7 +29,12 @@ Defaults, and why:
   neither kind of error cheaper; it is stored in the checkpoint with the metrics.
 
 Augmentations depend only on (seed, epoch, position in epoch, item), so runs are reproducible
-with any number of workers. A run interrupted mid-epoch resumes at the start of that epoch.
+with any number of workers, and a resumed run retraces the uninterrupted one exactly (on the
+CPU): a crash or kill -9 resumes at the start of the epoch after the last completed one;
+SIGINT / SIGTERM stop after the current step, save ``last.pt`` mid-epoch (with the step, the
+running loss and the RNG state) and raise TrainingInterrupted, and ``--resume`` continues
+with the next batch. Every file is replaced atomically; each epoch's ``metrics.jsonl`` line is
+written before its ``last.pt``, so a run killed in between repeats that epoch and its line once.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -49,13 +56,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from facelab import __version__
-from facelab.checkpoint import atomic_save
+from facelab.checkpoint import atomic_save, remove_stale_temps
 from facelab.data.datasets import item_rng, seed_worker
 from facelab.detector.cnn import checkpoint_record, classifier_info, create_classifier, normalize, read_checkpoint
 from facelab.detector.crops import CropSpec
 from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
-from facelab.errors import ConfigError, InputError
+from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.io.image import read_image
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]
@@ -121,7 +128,11 @@ class DetectorTrainConfig:
         return asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        """Write atomically: ``--resume`` reads it back, and a kill mid-write must not tear it."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,15 +250,16 @@ class CropSampler(Sampler[int]):
 
     def __init__(self, labels: Sequence[int], seed: int = 0, balance: bool = True) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.n, self.seed, self.balance, self.epoch = len(self.labels), seed, balance, 0
+        self.n, self.seed, self.balance, self.epoch, self.skip = len(self.labels), seed, balance, 0, 0
         counts = np.bincount(self.labels, minlength=2).astype(np.float64)
         self.weights = torch.from_numpy(1.0 / counts[self.labels])
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Draw epoch ``epoch``'s order, leaving out its first ``skip`` keys (a mid-epoch resume)."""
+        self.epoch, self.skip = epoch, skip
 
     def __len__(self) -> int:
-        return self.n
+        return self.n - self.skip
 
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator()
@@ -257,7 +269,7 @@ class CropSampler(Sampler[int]):
         else:
             order = torch.randperm(self.n, generator=g).tolist()
         base = self.epoch * self.n
-        return iter([(base + pos) * self.n + i for pos, i in enumerate(order)])
+        return iter([(base + pos) * self.n + i for pos, i in enumerate(order)][self.skip:])
 
 
 def _split(root: Path, rows: list[CropRow]) -> tuple[list[CropRow], list[CropRow]]:
@@ -333,11 +345,30 @@ def _is_better(auc: float | None, loss: float, best: dict[str, Any] | None) -> b
 def _truncate_jsonl(path: Path, keep_epochs: int) -> None:
     """Drop lines of epochs after the checkpoint (they run again after a resume)."""
     if path.is_file():
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                 if ln.strip() and json.loads(ln)["epoch"] <= keep_epochs]
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if _line_epoch(ln) <= keep_epochs]
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
         tmp.replace(path)
+
+
+def _line_epoch(line: str) -> float:
+    """The epoch of a metrics.jsonl line; +inf for a blank or torn one (a kill -9 mid-write), which is dropped."""
+    try:
+        return float(json.loads(line)["epoch"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return math.inf
+
+
+def _check_resumable(state: dict[str, Any], path: Path, cfg: DetectorTrainConfig) -> dict[str, Any]:
+    """The ``train`` record of a ``last.pt``, or WeightsError saying why it cannot be resumed."""
+    if state["arch"] != cfg.arch:
+        raise ConfigError(f"{path} is a {state['arch']} run; resume it with --arch {state['arch']}")
+    tr = state.get("train")
+    need = ("optim", "sched", "scaler", "rng", "iteration", "best")
+    if not isinstance(tr, dict) or any(k not in tr for k in need):
+        raise WeightsError(f"{path}: a detector classifier without training state (a best.pt copied over it?); "
+                           "--resume needs the last.pt that `facelab train detector` writes")
+    return tr
 
 
 def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None) -> Path:
@@ -351,6 +382,8 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         InputError: a missing or unusable data set (no val split, one class in train), a run
             already in ``out`` without ``resume`` or nothing to resume.
         ConfigError: bad settings, or a loss that became non-finite.
+        WeightsError: a ``last.pt`` that cannot be resumed (unsafe, corrupt, another architecture).
+        TrainingInterrupted: SIGINT or SIGTERM; ``last.pt`` holds the state after the last step.
     """
     out, root = Path(cfg.out), Path(cfg.dataset)
     last = out / "last.pt"
@@ -358,6 +391,9 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         raise InputError(last, "nothing to resume: no checkpoint at this path")
     if not cfg.resume and last.is_file():
         raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+    if cfg.resume:
+        for stale in remove_stale_temps(out):
+            log.info("removed %s, left by a run killed while writing it", stale)
 
     # 1. data
     rows = read_manifest(root)
@@ -399,20 +435,26 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
 
     # 4. resume
     start_epoch, iteration, best = 0, 0, None
+    start_step, run_loss0, n_seen0 = 0, 0.0, 0  # a mid-epoch checkpoint's place in its epoch
+    last_eval: dict[str, Any] = {"threshold": 0.5}  # the latest epoch's threshold and metrics, for last.pt
     if cfg.resume:
         state = read_checkpoint(last)
-        if state["arch"] != cfg.arch:
-            raise ConfigError(f"{last} is a {state['arch']} run; resume it with --arch {state['arch']}")
-        net.load_state_dict(state["state_dict"])
-        tr = state["train"]
-        opt.load_state_dict(tr["optim"])
-        sched.load_state_dict(tr["sched"])
-        scaler.load_state_dict(tr["scaler"])
-        torch.set_rng_state(tr["rng"]["torch"])
+        tr = _check_resumable(state, last, cfg)
+        try:
+            net.load_state_dict(state["state_dict"])
+            opt.load_state_dict(tr["optim"])
+            sched.load_state_dict(tr["sched"])
+            scaler.load_state_dict(tr["scaler"])
+            torch.set_rng_state(tr["rng"]["torch"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsError(f"{last}: does not fit a {cfg.arch} run with these settings ({first})") from None
         if "cuda" in tr["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(tr["rng"]["cuda"])
         start_epoch, iteration, best = int(state["meta"]["epoch"]), int(tr["iteration"]), tr["best"]
-        log.info("resumed %s after epoch %d (iteration %d)", last, start_epoch, iteration)
+        start_step, run_loss0, n_seen0 = int(tr.get("step", 0)), float(tr.get("run_loss", 0.0)), int(tr.get("n_seen", 0))
+        last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
+        log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
     jsonl = out / "metrics.jsonl"
@@ -424,55 +466,83 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                  "config": replace(cfg, resume=False).to_dict(), "weights": arch.weights if cfg.pretrained else None,
                  "dataset": str(root), "facelab": __version__}
 
-    # 5. epochs: train, validate, calibrate, checkpoint
-    t0 = time.perf_counter()
-    for epoch in range(start_epoch, cfg.epochs):
-        net.train()
-        sampler.set_epoch(epoch)
-        run_loss, n_seen = 0.0, 0
-        for step, (x, y) in enumerate(loader):
-            if step >= steps:
-                break
-            x = normalize(x.to(device, non_blocking=True), arch.mean, arch.std)
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = y.to(device, non_blocking=True).float()
-            with autocast(device, dtype):
-                logits = net(x)
-            loss = loss_fn(logits.float(), y)  # the loss in float32 whatever the autocast dtype
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            iteration += 1
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise ConfigError(f"the loss became non-finite at iteration {iteration}; try a lower --lr or --no-amp")
-            run_loss, n_seen = run_loss + value * len(y), n_seen + len(y)
-            if on_step is not None:
-                on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": {"loss": value}})
-
-        y_val, p_val, val_loss = _validate(net, val_loader, device, dtype, arch.mean, arch.std)
-        metrics = compute_metrics(y_val, p_val)
-        metrics.update(val_loss=val_loss, train_loss=run_loss / max(1, n_seen))
-        threshold = metrics["threshold"]  # the EER threshold (0.5 when val has one class)
-        improved = _is_better(metrics["roc_auc"], val_loss, best)
-        if improved:
-            best = {"auc": metrics["roc_auc"], "loss": val_loss, "epoch": epoch + 1}
-        meta = {**base_meta, "threshold": threshold, "metrics": metrics, "epoch": epoch + 1, "iteration": iteration}
-        record = checkpoint_record(net, cfg.arch, {}, meta)
-        if improved:
-            atomic_save(record, out / "best.pt")
+    def train_record(epoch_meta: dict[str, Any], step: int, run_loss: float, n_seen: int) -> dict[str, Any]:
+        """best.pt's record plus what --resume needs; ``step`` > 0: saved mid-epoch, after that many steps."""
+        record = checkpoint_record(net, cfg.arch, {}, epoch_meta)
         record["train"] = {"optim": opt.state_dict(), "sched": sched.state_dict(), "scaler": scaler.state_dict(),
-                           "rng": _rng_state(), "iteration": iteration, "best": best}
-        atomic_save(record, last)
-        line = {"epoch": epoch + 1, "iteration": iteration, "lr": opt.param_groups[0]["lr"],
-                "time": round(time.perf_counter() - t0, 3), "best": improved,
-                **{k: v for k, v in metrics.items() if k != "confusion"}, **metrics["confusion"]}
-        with jsonl.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line) + "\n")
-        log.info("epoch %d: train loss %.4f, val loss %.4f, AUC %s, EER %s, threshold %.3f%s", epoch + 1,
-                 line["train_loss"], val_loss, metrics["roc_auc"], metrics["eer"], threshold,
-                 " (best)" if improved else "")
+                           "rng": _rng_state(), "iteration": iteration, "best": best, "step": step,
+                           "run_loss": run_loss, "n_seen": n_seen}
+        return record
+
+    # SIGINT / SIGTERM: finish the current step, save last.pt, stop (only the main thread may set handlers)
+    stop = {"flag": False}
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop["flag"] = True
+        log.warning("signal %d: saving last.pt and stopping after this step", signum)
+
+    old_handlers = ({s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+                    if threading.current_thread() is threading.main_thread() else {})
+    try:
+        # 5. epochs: train, validate, calibrate, checkpoint
+        t0 = time.perf_counter()
+        for epoch in range(start_epoch, cfg.epochs):
+            net.train()
+            first = start_step if epoch == start_epoch else 0  # mid-epoch resume: the batches left
+            sampler.set_epoch(epoch, skip=first * cfg.batch_size)
+            run_loss, n_seen = (run_loss0, n_seen0) if epoch == start_epoch else (0.0, 0)
+            for step, (x, y) in enumerate(loader, start=first):
+                if step >= steps:
+                    break
+                x = normalize(x.to(device, non_blocking=True), arch.mean, arch.std)
+                if device.type == "cuda":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = y.to(device, non_blocking=True).float()
+                with autocast(device, dtype):
+                    logits = net(x)
+                loss = loss_fn(logits.float(), y)  # the loss in float32 whatever the autocast dtype
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                iteration += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise ConfigError(f"the loss became non-finite at iteration {iteration}; "
+                                      "try a lower --lr or --no-amp")
+                run_loss, n_seen = run_loss + value * len(y), n_seen + len(y)
+                if on_step is not None:
+                    on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": {"loss": value}})
+                if stop["flag"] and step + 1 < steps:  # mid-epoch: save where it is (the end of an epoch saves anyway)
+                    atomic_save(train_record({**base_meta, **last_eval, "epoch": epoch, "iteration": iteration},
+                                             step + 1, run_loss, n_seen), last)
+                    raise TrainingInterrupted(last, iteration)
+
+            y_val, p_val, val_loss = _validate(net, val_loader, device, dtype, arch.mean, arch.std)
+            metrics = compute_metrics(y_val, p_val)
+            metrics.update(val_loss=val_loss, train_loss=run_loss / max(1, n_seen))
+            threshold = metrics["threshold"]  # the EER threshold (0.5 when val has one class)
+            improved = _is_better(metrics["roc_auc"], val_loss, best)
+            if improved:
+                best = {"auc": metrics["roc_auc"], "loss": val_loss, "epoch": epoch + 1}
+            last_eval = {"threshold": threshold, "metrics": metrics}
+            meta = {**base_meta, **last_eval, "epoch": epoch + 1, "iteration": iteration}
+            # the log line first: killed before last.pt, the resumed run drops it and does the epoch again
+            line = {"epoch": epoch + 1, "iteration": iteration, "lr": opt.param_groups[0]["lr"],
+                    "time": round(time.perf_counter() - t0, 3), "best": improved,
+                    **{k: v for k, v in metrics.items() if k != "confusion"}, **metrics["confusion"]}
+            with jsonl.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(line) + "\n")
+            if improved:
+                atomic_save(checkpoint_record(net, cfg.arch, {}, meta), out / "best.pt")
+            atomic_save(train_record(meta, 0, 0.0, 0), last)
+            log.info("epoch %d: train loss %.4f, val loss %.4f, AUC %s, EER %s, threshold %.3f%s", epoch + 1,
+                     line["train_loss"], val_loss, metrics["roc_auc"], metrics["eer"], threshold,
+                     " (best)" if improved else "")
+            if stop["flag"] and epoch + 1 < cfg.epochs:
+                raise TrainingInterrupted(last, iteration)
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
     return out

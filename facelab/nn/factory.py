@@ -129,8 +129,13 @@ def convert_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.T
     return out
 
 
-def load_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> nn.Module:
-    """Load an official (or facelab) state_dict into `net` strictly, with a readable error on mismatch."""
+def load_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint",
+                             expected: str | None = None) -> nn.Module:
+    """Load an official (or facelab) state_dict into `net` strictly, with a readable error on mismatch.
+
+    `expected` names the architecture `net` was built as (e.g. "the recorded unet_256 ngf=64
+    norm=batch generator"), so that the error says which two architectures disagree.
+    """
     converted = convert_official_state_dict(net, state_dict)
     own = net.state_dict()
     missing = [k for k in own if k not in converted]
@@ -147,13 +152,14 @@ def load_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.Tens
         if wrong_shape:
             k = wrong_shape[0]
             detail.append(f"{len(wrong_shape)} shape mismatches (e.g. {k}: {tuple(converted[k].shape)} vs {tuple(own[k].shape)})")
-        raise WeightsError(f"{source}: weights do not fit the network built for it ({', '.join(detail)}){hint}")
+        target = expected or "the network built for it"
+        raise WeightsError(f"{source}: weights do not fit {target} ({', '.join(detail)}){hint}")
     net.load_state_dict(converted, strict=True)
     return net
 
 
 def describe_arch(arch: Mapping[str, Any]) -> str:
-    parts = [str(arch.get("netG", "?")), f"ngf={arch.get('ngf')}", f"norm={arch.get('norm')}"]
+    parts = [str(arch.get("netG", "?"))] + [f"{k}={arch[k]}" for k in ("ngf", "norm") if arch.get(k) is not None]
     if arch.get("use_dropout"):
         parts.append("dropout")
     return " ".join(parts) + " generator"

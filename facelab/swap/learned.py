@@ -102,6 +102,7 @@ def load_swap_model(run: str | Path, settings: SwapSettings, *, direction: str =
     tr = load_translator(weights=run, direction=direction, device=device, inference="eval")
     geo = tr.info.get("meta", {}).get("config", {}).get("extra", {}).get("swap")
     if geo is None:
-        raise ConfigError(f"{run}: not a face-swap model (train one with `facelab train swap`)")
+        raise ConfigError(f"{run}: a {tr.info.get('kind', 'translator')} run without face-crop geometry, not a "
+                          "face-swap model (train one with `facelab train swap`; translators go to `facelab translate`)")
     settings = replace(settings, size=int(geo["size"]), margin=float(geo["margin"]))
     return TranslatorSource(translator=tr, weights=str(run)), settings

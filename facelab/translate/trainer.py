@@ -33,11 +33,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from facelab import __version__
-from facelab.checkpoint import FORMAT, atomic_save, net_record, safe_load
+from facelab.checkpoint import FORMAT, atomic_save, describe_checkpoint, net_record, remove_stale_temps, safe_load
 from facelab.config import TrainConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
-from facelab.errors import ConfigError, InputError
+from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.io.image import tensor_to_image, write_image
 from facelab.swap.autoencoder import FaceSwapAE
 from facelab.translate.cyclegan import CycleGAN
@@ -193,8 +193,7 @@ class _Logger:
 def _truncate_log(jsonl: Path, csv_path: Path, keep_until: int) -> None:
     """Keep only rows with iteration <= keep_until in both logs (rewritten atomically)."""
     if jsonl.is_file():
-        rows = [line for line in jsonl.read_text().splitlines()
-                if line.strip() and json.loads(line).get("iteration", 0) <= keep_until]
+        rows = [line for line in jsonl.read_text().splitlines() if _row_iteration(line) <= keep_until]
         tmp = jsonl.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(r + "\n" for r in rows))
         tmp.replace(jsonl)
@@ -203,18 +202,71 @@ def _truncate_log(jsonl: Path, csv_path: Path, keep_until: int) -> None:
             lines = list(csv.reader(f))
         if lines:
             col = lines[0].index("iteration") if "iteration" in lines[0] else None
-            kept = [lines[0]] + [r for r in lines[1:] if col is None or int(r[col]) <= keep_until]
+            kept = [lines[0]] + [r for r in lines[1:] if len(r) == len(lines[0])
+                                 and (col is None or (r[col].isdigit() and int(r[col]) <= keep_until))]
             tmp = csv_path.with_suffix(".csv.tmp")
             with tmp.open("w", newline="") as f:
                 csv.writer(f).writerows(kept)
             tmp.replace(csv_path)
 
 
+def _row_iteration(line: str) -> float:
+    """The iteration of a log.jsonl row; +inf for a blank or torn one (a kill -9 mid-write), which is dropped."""
+    try:
+        return float(json.loads(line).get("iteration", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return math.inf
+
+
+def restore_training_state(state: Any, path: Path, model: CycleGAN | Pix2Pix | FaceSwapAE,
+                           scheds: dict[str, Any]) -> None:
+    """Load a `training_state` into the model, optimisers and schedulers, or say why it does not fit.
+
+    Raises:
+        WeightsError: not a training checkpoint (e.g. a final.pt, a detector's), a run of another
+            model, or nets whose recorded architecture differs from the one the options build.
+    """
+    needed = ("nets", "optim", "sched", "scaler", "rng", "meta")
+    if not isinstance(state, dict) or state.get("format") != FORMAT or any(k not in state for k in needed):
+        raise WeightsError(f"{path}: {describe_checkpoint(state)}, not a training checkpoint with optimiser state; "
+                           "--resume needs the checkpoints/latest.pt that `facelab train` writes")
+    if state.get("kind") != model.kind:
+        raise WeightsError(f"{path}: a {state.get('kind')} run, but this command trains {model.kind}; "
+                           f"resume it with `facelab train {state.get('kind')}`")
+    for name, net in model.nets.items():
+        record = state["nets"].get(name)
+        if record is None:
+            raise WeightsError(f"{path}: has no network {name!r} (it has {', '.join(state['nets'])})")
+        arch, kwargs = model.arch[name]
+        if (record.get("arch"), dict(record.get("arch_kwargs", {}))) != (arch, dict(kwargs)):
+            raise WeightsError(f"{path}: {name} was trained as {record.get('arch')} {record.get('arch_kwargs')}, "
+                               f"but the options build {arch} {dict(kwargs)}; leave out the options that change "
+                               "the architecture (--resume reuses the run's config.json)")
+        try:
+            net.load_state_dict(record["state_dict"])
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise WeightsError(f"{path}: {name}'s weights do not fit {arch} ({first})") from None
+    try:
+        for k, o in model.optimizers.items():
+            o.load_state_dict(state["optim"][k])
+        for k, s in scheds.items():
+            s.load_state_dict(state["sched"][k])
+        model.scaler.load_state_dict(state["scaler"])
+        model.load_pool_state(state.get("pools", {}))
+        set_rng_state(state["rng"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise WeightsError(f"{path}: optimiser, schedule or RNG state does not fit this run "
+                           f"({type(exc).__name__}: {exc}); was it written by another facelab version?") from None
+
+
 def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     """Train `cfg.model` on `cfg.dataroot`, writing everything to `cfg.out`; returns the run folder.
 
     `on_step` receives {"epoch", "iteration", "total", "losses", "it_per_s"} after every iteration
-    (the CLI draws its progress bar from it). SIGINT/SIGTERM save `latest.pt` and stop cleanly.
+    (the CLI draws its progress bar from it). SIGINT/SIGTERM save `latest.pt` (and `final.pt`)
+    after the current iteration, then raise TrainingInterrupted (a KeyboardInterrupt) naming it.
+    Checkpoints are written atomically; a resume removes the temporary files a kill -9 left.
     """
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
@@ -223,6 +275,9 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         raise InputError(latest, "nothing to resume: no checkpoint at this path")
     if not cfg.resume and latest.is_file():
         raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+    if cfg.resume:
+        for stale in remove_stale_temps(ckpt_dir) + remove_stale_temps(out):
+            log.info("removed %s, left by a run killed while writing it", stale)
 
     # 1. seed and device
     seed_everything(cfg.seed, cfg.deterministic)
@@ -259,15 +314,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     start_epoch, iteration, html_entries = 0, 0, []
     if cfg.resume:
         state = safe_load(latest, map_location=device)
-        for name, net in model.nets.items():
-            net.load_state_dict(state["nets"][name]["state_dict"])
-        for k, o in model.optimizers.items():
-            o.load_state_dict(state["optim"][k])
-        for k, s in scheds.items():
-            s.load_state_dict(state["sched"][k])
-        model.scaler.load_state_dict(state["scaler"])
-        model.load_pool_state(state.get("pools", {}))
-        set_rng_state(state["rng"])
+        restore_training_state(state, latest, model, scheds)
         start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
         html_entries = [tuple(e) for e in state["meta"].get("html", [])]
         log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
@@ -341,5 +388,5 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         for s, h in old_handlers.items():
             signal.signal(s, h)
     if stop["flag"]:
-        log.warning("stopped at iteration %d; continue with --resume", iteration)
+        raise TrainingInterrupted(latest, iteration)
     return out
