@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,9 @@ import click
 from click.core import ParameterSource
 from tqdm import tqdm
 
-from facelab.cli import Globals, echo
-from facelab.cli_translate import train_with_bar
-from facelab.errors import ConfigError
+from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli_translate import provenance_options, train_with_bar
+from facelab.errors import ConfigError, FacelabError
 
 EXAMPLES = """
 \b
@@ -21,6 +22,15 @@ Examples:
   facelab swap --source alice.jpg --target talk.mp4 -o talk_swapped.mp4 --largest
   facelab swap --source alice.jpg --target talk.mp4 -o out.mp4 --track 0 --blend poisson
   facelab swap --model runs/bob2alice --target bob.mp4 -o bob_as_alice.mp4
+  facelab swap --source alice.jpg --target clips/ -o swapped/ --watermark     # every video of a folder
+  facelab swap --source alice.jpg --target clips/ -o swapped/ --resume        # after an interruption
+
+\b
+Several --target values or a folder need -o to be a folder: each output is OUT/<relative path>,
+written as soon as it is done (the file, then its sidecar OUT.json, each atomically). An output
+that exists is an error unless --overwrite (as in `facelab translate`); --resume skips finished
+ones (file and sidecar present) and redoes the rest. A target that fails is reported and the
+others go on: exit code 3 when some failed, 1 when all did.
 """
 
 
@@ -30,8 +40,10 @@ Examples:
               help="Run folder or checkpoint from `facelab train swap` (learned swap) instead of --source.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="With --model: which way the learned translator runs (A = --faces-a of training).")
-@click.option("--target", required=True, type=click.Path(path_type=Path), help="Photo or video whose faces are replaced.")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output photo or video.")
+@click.option("--target", "targets", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="Photo, video or folder (searched recursively) whose faces are replaced; repeatable.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path),
+              help="Output photo or video (one target file), else an output folder.")
 @click.option("--largest", is_flag=True, help="Only the largest face of each frame.")
 @click.option("--track", type=click.IntRange(0), default=None, help="Only this face track (ids in the sidecar / extract).")
 @click.option("--blend", type=click.Choice(["alpha", "poisson"]), default="alpha", show_default=True,
@@ -51,41 +63,66 @@ Examples:
               help="Face mask: an ellipse from the 5 points, or the hull of the dense landmarks (dlib68).")
 @click.option("--detect-every", type=click.IntRange(1), default=5, show_default=True,
               help="Videos: run MTCNN every N frames, follow faces by optical flow in between.")
-@click.option("--label/--no-label", default=True, show_default=True,
-              help="Mark the output as synthetic in its metadata.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output (inputs are never overwritten).")
+@provenance_options
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
+@click.option("--resume", is_flag=True, help="Skip targets whose output and sidecar already exist; redo the rest.")
 @click.pass_context
-def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, target: Path, out: Path,
-         largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
-         feather: float, landmarks: str, mask: str, detect_every: int, label: bool, overwrite: bool) -> None:
-    """Put a face onto every face (or the chosen ones) of a photo or video.
+def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
+         out: Path, largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
+         feather: float, landmarks: str, mask: str, detect_every: int, label: bool, watermark: str | None,
+         overwrite: bool, resume: bool) -> None:
+    """Put a face onto every face (or the chosen ones) of photos and videos.
 
     One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity,
     colour-corrected, masked and blended. Learned (--model): a translator trained on aligned faces
     of two people turns each target face into the other identity. Frames without faces pass
     through unchanged; videos keep frame count, fps, size and audio. A JSON sidecar (OUT.json)
-    lists every changed frame and face.
+    lists every changed frame and face. Outputs are labelled synthetic in their metadata
+    (--no-label to leave it out); --watermark also draws the label on every frame.
     """
     from facelab.faces.detect import FaceDetector
-    from facelab.io.image import is_image
-    from facelab.io.video import is_video
+    from facelab.io.image import IMAGE_EXTS, is_image
+    from facelab.io.video import VIDEO_EXTS, is_video
     from facelab.swap.oneshot import OneShotSource, SwapSettings
-    from facelab.swap.pipeline import Selection, swap_image_file, swap_video_file
+    from facelab.swap.pipeline import Selection, finished, swap_image_file, swap_video_file
+    from facelab.translate.pipeline import Job, plan_jobs
 
     g: Globals = ctx.obj
     if (source is None) == (model is None):
         ctx.fail("pass exactly one of --source PHOTO (one-shot) or --model RUN (learned)")
     if largest and track is not None:
         ctx.fail("--largest and --track exclude each other")
-    kind = "image" if is_image(target) else "video" if is_video(target) else None
-    if kind is None:
-        raise ConfigError(f"{target}: not a photo or video by its extension")
-    if not target.exists():
-        from facelab.errors import InputError
+    if resume and overwrite:
+        ctx.fail("--resume and --overwrite exclude each other (--resume keeps finished outputs)")
+    out_ext = out.suffix.lower().lstrip(".")
+    if len(targets) == 1 and not targets[0].is_dir() and out_ext in IMAGE_EXTS | VIDEO_EXTS:
+        target = targets[0]
+        kind = "image" if is_image(target) else "video" if is_video(target) else None
+        if kind is None:
+            raise ConfigError(f"{target}: not a photo or video by its extension")
+        if not target.exists():
+            from facelab.errors import InputError
 
-        raise InputError(target, "no such file")
-    if (kind == "image") != is_image(out) or (kind == "video") != is_video(out):
-        ctx.fail(f"-o {out}: a {kind} target needs a {kind} output extension")
+            raise InputError(target, "no such file")
+        if (kind == "image") != is_image(out) or (kind == "video") != is_video(out):
+            ctx.fail(f"-o {out}: a {kind} target needs a {kind} output extension")
+        jobs, failures = [Job(target, out, kind)], []
+        if out.exists() and target.exists() and out.resolve() == target.resolve():
+            from facelab.errors import OutputError
+
+            raise OutputError(out, "is the input; choose another -o (inputs are never overwritten)")
+    else:
+        if out_ext in IMAGE_EXTS | VIDEO_EXTS and not out.is_dir():
+            ctx.fail(f"-o {out}: several targets or a folder need an output folder, not a file name")
+        jobs, failures = plan_jobs(list(targets), out)
+    for path, reason in failures:
+        click.echo(f"error: {path}: {reason}", err=True)
+    done_before = [j for j in jobs if resume and finished(j.dst)]
+    todo = [j for j in jobs if j not in done_before]
+    if done_before:
+        echo(ctx, f"resume: {len(done_before)} of {len(jobs)} outputs already finished, skipped")
+    if not jobs:
+        raise click.exceptions.Exit(EXIT_FAILED)
     settings = SwapSettings(size=size, margin=margin, erode=erode, feather=feather, blend=blend, color=color,
                             landmarks=landmarks, mask=mask)
     detector = FaceDetector(device=g.device)
@@ -96,28 +133,56 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
 
         face_source, settings = load_swap_model(model, settings, direction=direction, device=g.device)
     selection = Selection(largest=largest, track=track)
+    failed: list[tuple[Path, str]] = list(failures)
+    frames = faces = changed = 0
     t0 = time.perf_counter()
-    if kind == "image":
-        rec = swap_image_file(face_source, target, out, detector, settings, selection=selection,
-                              overwrite=overwrite, label=label)
-    else:
-        bar = tqdm(unit="frame", desc="swap", disable=g.verbosity < 0, dynamic_ncols=True)
+    files_bar = tqdm(total=len(todo), unit="file", desc="swap", disable=g.verbosity < 0 or len(todo) < 2,
+                     dynamic_ncols=True)
+    for job in todo:
+        bar = tqdm(unit="frame", desc=job.src.name[:30], disable=g.verbosity < 0 or job.kind != "video",
+                   dynamic_ncols=True, leave=len(todo) == 1)
 
-        def on_frame(done: int, total: int | None) -> None:
+        def on_frame(done: int, total: int | None, bar: tqdm = bar) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
+        # --resume: an unfinished output (no sidecar) is redone over whatever the crash left
+        replace = overwrite or (resume and job.dst.exists())
         try:
-            rec = swap_video_file(face_source, target, out, detector, settings, selection=selection,
-                                  detect_every=detect_every, overwrite=overwrite, label=label, on_frame=on_frame)
+            if job.kind == "image":
+                rec = swap_image_file(face_source, job.src, job.dst, detector, settings, selection=selection,
+                                      overwrite=replace, label=label, watermark=watermark)
+            else:
+                rec = swap_video_file(face_source, job.src, job.dst, detector, settings, selection=selection,
+                                      detect_every=detect_every, overwrite=replace, label=label,
+                                      watermark=watermark, on_frame=on_frame)
+        except FacelabError as exc:
+            failed.append((job.src, str(exc)))
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+            continue
         finally:
             bar.close()
+            files_bar.update(1)
+        frames += rec.frames_total
+        changed += sum(1 for f in rec.frames if f["faces"])
+        faces += sum(len(f["faces"]) for f in rec.frames)
+        if len(jobs) > 1:
+            tqdm.write(f"{job.src} -> {job.dst}: {sum(len(f['faces']) for f in rec.frames)} faces swapped")
+    files_bar.close()
     dt = time.perf_counter() - t0
-    changed = sum(1 for f in rec.frames if f["faces"])
-    faces = sum(len(f["faces"]) for f in rec.frames)
-    rate = f", {rec.frames_total / dt:.1f} frames/s" if kind == "video" else ""
-    echo(ctx, f"swapped {faces} faces in {changed} of {rec.frames_total} frames in {dt:.1f}s{rate} -> {out} "
-              f"(sidecar {out.name}.json)")
+    ok = len(todo) - (len(failed) - len(failures))
+    if len(jobs) == 1 and not failed and todo:
+        rate = f", {frames / dt:.1f} frames/s" if jobs[0].kind == "video" else ""
+        echo(ctx, f"swapped {faces} faces in {changed} of {frames} frames in {dt:.1f}s{rate} -> {out} "
+                  f"(sidecar {out.name}.json)")
+    else:
+        echo(ctx, f"swapped {faces} faces in {changed} of {frames} frames of {ok} of {len(todo) + len(failures)} "
+                  f"targets in {dt:.1f}s -> {out}" + (f"; {len(done_before)} finished before" if done_before else "")
+                  + (f"; {len(failed)} failed" if failed else ""))
+    if failed:
+        for path, reason in failed:
+            echo(ctx, f"  failed: {path}: {reason}", err=True)
+        raise click.exceptions.Exit(EXIT_FAILED if ok + len(done_before) == 0 else EXIT_PARTIAL)
 
 
 @click.command("swap", epilog="""

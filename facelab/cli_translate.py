@@ -22,6 +22,7 @@ Examples:
   facelab translate --model horse2zebra --weights ~/Downloads/latest_net_G.pth photos/ -o zebras/
   facelab translate --weights runs/h2z --direction BtoA zebra.mp4 -o horse.mp4
   facelab translate --model pix2pix_facades_label2photo --size 256 labels/ -o photos/
+  facelab translate --model horse2zebra clip.mp4 -o zebra.mp4 --watermark      # "AI-generated" on every frame
 """
 
 
@@ -43,6 +44,28 @@ def _download_bar(ctx: click.Context) -> Callable[[int, int | None], None]:
             bar.close()
 
     return progress
+
+
+def _watermark_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--watermark`` with no value gives the default text; a value that names an existing file
+    was almost surely an input swallowed by the optional value."""
+    if value is not None and Path(value).exists():
+        raise click.BadParameter(f"took {value!r} (an existing file) as its text; write --watermark=TEXT, "
+                                 "or put --watermark after the inputs", ctx=ctx, param=param)
+    return value
+
+
+def provenance_options(fn: Callable) -> Callable:
+    """``--label/--no-label`` (synthetic-media metadata, on by default) and ``--watermark [TEXT]``."""
+    from facelab.provenance import DEFAULT_WATERMARK
+
+    fn = click.option("--watermark", is_flag=False, flag_value=DEFAULT_WATERMARK, default=None, metavar="[TEXT]",
+                      callback=_watermark_text,
+                      help=f"Draw a visible semi-transparent label on every output image or frame, bottom right "
+                           f"(default text: {DEFAULT_WATERMARK}; other text: --watermark=TEXT).")(fn)
+    return click.option("--label/--no-label", default=True, show_default=True,
+                        help="Mark the outputs as synthetic in their metadata (facelab version, model, "
+                             "weights sha256 prefix).")(fn)
 
 
 @click.command("translate", epilog=EXAMPLES_TRANSLATE)
@@ -67,13 +90,16 @@ def _download_bar(ctx: click.Context) -> Callable[[int, int | None], None]:
               help="Write translated images in this format (default: the input's).")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA, off on the CPU).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
+@provenance_options
 @click.pass_context
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
               direction: str, size: str | None, batch_size: int, inference: str, seed: int | None,
-              image_ext: str | None, amp: bool | None, overwrite: bool) -> None:
+              image_ext: str | None, amp: bool | None, overwrite: bool, label: bool, watermark: str | None) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.
 
-    Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output.
+    Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output. Outputs
+    carry a "synthetic media" label in their metadata (--no-label to leave it out); --watermark
+    also draws one on every image and frame (docs/security.md says what labels do and do not do).
     """
     import torch
 
@@ -107,7 +133,8 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
                 fbar.update(done - fbar.n)
 
         try:
-            result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames)
+            result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
+                             label=label, watermark=watermark)
             frames += result.frames
         except FacelabError as exc:
             failed.append((job.src, str(exc)))

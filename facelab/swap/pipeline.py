@@ -6,7 +6,10 @@
 
 Every output gets a JSON sidecar (`<output>.json`) that lists which frames and faces were
 changed and how; the detector half of facelab trains on these labels. Outputs are labelled as
-synthetic in their metadata unless `label=False`.
+synthetic in their metadata unless `label=False` (:func:`synthetic_metadata`), and
+`watermark="TEXT"` draws a visible label on every frame. The output is written atomically and
+its sidecar after it, so an output with a sidecar is finished (:func:`finished`): a batch that
+was interrupted can skip those (`facelab swap --resume`).
 
 Videos stream with constant memory: frames are decoded, tracked (MTCNN every `detect_every`
 frames, optical flow and One-Euro smoothing in between, so the pasted face does not jitter),
@@ -31,6 +34,7 @@ from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, VideoWriter
+from facelab.provenance import draw_watermark, synthetic_label
 from facelab.swap.oneshot import FaceSource, SwapSettings, swap_face
 
 log = logging.getLogger(__name__)
@@ -67,21 +71,43 @@ class SwapRecord:
     frames: list[dict[str, Any]] = field(default_factory=list)
     frames_total: int = 0
     seconds: float = 0.0
+    watermark: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         changed = [f for f in self.frames if f["faces"]]
         return {"tool": "facelab", "version": __version__, "synthetic": True, "kind": self.kind,
                 "input": self.input, "output": self.output, "source": self.source, "settings": self.settings,
-                "selection": self.selection, "frames_total": self.frames_total, "frames_changed": len(changed),
+                "selection": self.selection, "watermark": self.watermark,
+                "frames_total": self.frames_total, "frames_changed": len(changed),
                 "faces_changed": sum(len(f["faces"]) for f in changed), "seconds": round(self.seconds, 3),
                 "frames": changed}
 
 
 def synthetic_metadata(source: FaceSource) -> dict[str, str]:
+    """Metadata tags: synthetic media, face swapped by facelab <version>, the method and the model.
+
+    One-shot: the model is the source photo's file name; learned: the run's name, its arch and the
+    sha256 prefix of its weights file (:func:`facelab.provenance.synthetic_label`).
+    """
     d = source.describe()
-    what = d.get("source") or d.get("model")
-    return {"comment": f"synthetic media: face swapped by facelab {__version__} ({d['method']}, {Path(str(what)).name})",
-            "software": f"facelab {__version__}"}
+    what = Path(str(d.get("source") or d.get("model"))).name
+    info = getattr(getattr(source, "translator", None), "info", None) or {}
+    return synthetic_label(f"face swapped ({d['method']})", model=what, arch=d.get("arch"),
+                           weights=info.get("weights_path"))
+
+
+def finished(dst: str | Path) -> bool:
+    """Whether ``dst`` is a finished swap output: the file and its sidecar exist (the sidecar is
+    written last, atomically, so a crash mid-file leaves none) and the sidecar reads back."""
+    dst = Path(dst)
+    side = dst.with_name(dst.name + ".json")
+    if not dst.is_file() or not side.is_file():
+        return False
+    try:
+        doc = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("synthetic") is True and Path(str(doc.get("output"))).name == dst.name
 
 
 def _face_entry(tid: int, face: Face, source: FaceSource, settings: SwapSettings) -> dict[str, Any]:
@@ -94,9 +120,13 @@ def _face_entry(tid: int, face: Face, source: FaceSource, settings: SwapSettings
 
 def _write_sidecar(record: SwapRecord, dst: Path) -> Path:
     path = dst.with_name(dst.name + ".json")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1) + "\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record.to_json(), indent=1) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write the sidecar ({exc.strerror or exc})") from None
     return path
 
 
@@ -117,8 +147,9 @@ def _dense_backend(settings: SwapSettings) -> Any:
 
 
 def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
-                    *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True) -> SwapRecord:
-    """Swap the chosen faces of one photo; a photo without faces is written unchanged."""
+                    *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True,
+                    watermark: str | None = None) -> SwapRecord:
+    """Swap the chosen faces of one photo; a photo without faces is written unchanged (watermarked if asked)."""
     t0, src, dst = time.perf_counter(), Path(src), Path(dst)
     _check_dst(src, dst, overwrite)
     # 1. read and detect
@@ -127,7 +158,7 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     backend = _dense_backend(settings)
     # 2. swap each chosen face in turn
     record = SwapRecord(str(src), str(dst), "image", source.describe(), settings.to_dict(), selection.describe(),
-                        frames_total=1)
+                        frames_total=1, watermark=watermark)
     entries = []
     for tid, face in faces:
         dense = backend(frame, [face])[0] if backend is not None else None
@@ -135,6 +166,8 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
         entries.append(_face_entry(tid, face, source, settings))
     record.frames.append({"frame": 0, "faces": entries})
     # 3. write the image, then its sidecar
+    if watermark is not None:
+        frame = draw_watermark(frame, watermark)
     write_image(dst, frame, overwrite=overwrite, metadata=synthetic_metadata(source) if label else None)
     record.seconds = time.perf_counter() - t0
     _write_sidecar(record, dst)
@@ -143,11 +176,16 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
 
 def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), detect_every: int = 5, overwrite: bool = False,
-                    label: bool = True, on_frame: Callable[[int, int | None], None] | None = None) -> SwapRecord:
-    """Swap faces in every frame of a video, streaming; same frame count, fps and size; audio copied."""
+                    label: bool = True, watermark: str | None = None,
+                    on_frame: Callable[[int, int | None], None] | None = None) -> SwapRecord:
+    """Swap faces in every frame of a video, streaming; same frame count, fps and size; audio copied.
+
+    ``watermark``: text drawn on every frame (:func:`facelab.provenance.draw_watermark`).
+    """
     t0, src, dst = time.perf_counter(), Path(src), Path(dst)
     _check_dst(src, dst, overwrite)
-    record = SwapRecord(str(src), str(dst), "video", source.describe(), settings.to_dict(), selection.describe())
+    record = SwapRecord(str(src), str(dst), "video", source.describe(), settings.to_dict(), selection.describe(),
+                        watermark=watermark)
     backend = _dense_backend(settings)
     mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
     with VideoReader(src) as reader:
@@ -166,7 +204,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                     entries.append(_face_entry(tid, face, source, settings))
                 record.frames.append({"frame": index, "faces": entries})
                 # 3. encode
-                writer.write(frame)
+                writer.write(frame if watermark is None else draw_watermark(frame, watermark))
                 record.frames_total += 1
                 if on_frame is not None:
                     on_frame(record.frames_total, info.frame_count or None)

@@ -9,6 +9,10 @@
 2. images: read (EXIF, grey, alpha, 16-bit handled by facelab.io), translate, write atomically.
 3. videos: stream frames through the translator in batches and encode H.264 with the same fps,
    copying the audio; constant memory in the video's length.
+
+Every output is labelled synthetic in its metadata (:func:`synthetic_tag`: facelab version, model,
+arch, weights sha256 prefix) unless ``label=False``; ``watermark="TEXT"`` also draws a visible
+label on every image or frame (:mod:`facelab.provenance`).
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from facelab import __version__
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video
+from facelab.provenance import draw_watermark, synthetic_label
 from facelab.translate.infer import Translator, batched
 
 log = logging.getLogger(__name__)
@@ -111,26 +115,33 @@ def plan_jobs(inputs: list[str | Path], out: str | Path, *, image_ext: str | Non
     return kept, skipped
 
 
-def translate_image_file(tr: Translator, job: Job, overwrite: bool = False) -> JobResult:
+def translate_image_file(tr: Translator, job: Job, overwrite: bool = False, *, label: bool = True,
+                         watermark: str | None = None) -> JobResult:
+    """Translate one image; ``label``: synthetic-media metadata, ``watermark``: visible text (None: none)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
         raise OutputError(job.dst, "exists; pass --overwrite to replace it")
     img = read_image(job.src)
     (out,) = tr.translate([img])
-    write_image(job.dst, out, overwrite=overwrite)
+    if watermark is not None:
+        out = draw_watermark(out, watermark)
+    write_image(job.dst, out, overwrite=overwrite, metadata=synthetic_tag(tr) if label else None)
     return JobResult(job, 1, time.perf_counter() - t0)
 
 
 def synthetic_tag(tr: Translator) -> dict[str, str]:
-    """Container metadata that says the file is synthetic and what made it."""
+    """Metadata that says the file is synthetic and what made it (model, arch, weights sha256 prefix)."""
     model = tr.info.get("model") or Path(tr.info.get("weights_path", "?")).name
-    return {"comment": f"synthetic media: translated by facelab {__version__} with {model} ({tr.info.get('arch')})",
-            "encoder_note": "facelab"}
+    return synthetic_label("translated", model=model, arch=tr.info.get("arch"), weights=tr.info.get("weights_path"))
 
 
 def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overwrite: bool = False,
-                         on_frames: Callable[[int, int | None], None] | None = None) -> JobResult:
-    """Translate every frame; `on_frames(n_done, total_or_None)` after each batch."""
+                         on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
+                         watermark: str | None = None) -> JobResult:
+    """Translate every frame; `on_frames(n_done, total_or_None)` after each batch.
+
+    ``label``: synthetic-media container metadata; ``watermark``: text drawn on every frame.
+    """
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
         raise OutputError(job.dst, "exists; pass --overwrite to replace it")
@@ -139,10 +150,10 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overw
         info = reader.info
         size = tr.size
         with VideoWriter(job.dst, info.fps, size, audio_from=job.src, overwrite=overwrite,
-                         metadata=synthetic_tag(tr)) as writer:
+                         metadata=synthetic_tag(tr) if label else None) as writer:
             for frames in batched(reader, max(1, batch_size)):
                 for out in tr.translate(frames):
-                    writer.write(out)
+                    writer.write(out if watermark is None else draw_watermark(out, watermark))
                 done += len(frames)
                 if on_frames is not None:
                     on_frames(done, info.frame_count or None)
@@ -152,10 +163,12 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overw
 
 
 def run_job(tr: Translator, job: Job, *, batch_size: int = 4, overwrite: bool = False,
-            on_frames: Callable[[int, int | None], None] | None = None) -> JobResult:
+            on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
+            watermark: str | None = None) -> JobResult:
     if job.kind == "image":
-        return translate_image_file(tr, job, overwrite)
-    return translate_video_file(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames)
+        return translate_image_file(tr, job, overwrite, label=label, watermark=watermark)
+    return translate_video_file(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
+                                label=label, watermark=watermark)
 
 
 def writable_dir(path: Path) -> None:
