@@ -9,8 +9,8 @@ References:
 - U-Net generator: Ronneberger et al. 2015, as used by pix2pix (https://arxiv.org/abs/1611.07004).
 
 Shapes: input (B, input_nc, H, W) in [-1, 1], output (B, output_nc, H, W) in [-1, 1] (tanh).
-Any H, W is accepted: the input is padded to the multiple the net needs (4 for ResNet,
-2**num_downs for U-Net) and the output cropped back.
+Any H, W is accepted, down to 1 x 1: the input is padded to the multiple the net needs (4 for
+ResNet, at least 8 x 8; 2**num_downs for U-Net) and the output cropped back.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (h, w) = pad_to_multiple(x, self.multiple)
+        # At least 8 x 8: the instance norms after the two downsamplings need more than one pixel.
+        x, (h, w) = pad_to_multiple(x, self.multiple, min_size=2 * self.multiple)
         return self.model(x)[..., :h, :w]
 
 

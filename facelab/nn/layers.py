@@ -100,13 +100,15 @@ def requires_grad(nets: list[nn.Module] | nn.Module, flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad (B, C, H, W) at the bottom/right to multiples of `multiple`; returns the original (H, W).
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) at the bottom/right to multiples of `multiple`, and to at least `min_size`
+    per side; returns the original (H, W).
 
     Reflection padding where the image is large enough (fewer seams than zeros), replicate otherwise.
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = max(ph, min_size - h), max(pw, min_size - w)
     if ph == 0 and pw == 0:
         return x, (h, w)
     mode = "reflect" if ph < h and pw < w else "replicate"
