@@ -209,6 +209,9 @@ class FaceDetector:
             batch = np.stack([np.ascontiguousarray(im) for im in images])
             sx = sy = 1.0
             self._mtcnn.min_face_size = self.min_face_size
+        if min(batch.shape[1], batch.shape[2]) < self._mtcnn.min_face_size:
+            # smaller than the smallest face: MTCNN's pyramid would be empty (and it fails on that)
+            return [[] for _ in images]
         with torch.inference_mode():
             boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
         out: list[list[Face]] = []
