@@ -95,10 +95,29 @@ def _check_output_path(path: Path, overwrite: bool, exts: frozenset[str] | None)
         raise OutputError(path, "is a folder; give a file name")
     if path.exists() and not overwrite:
         raise OutputError(path, "already exists; pass --overwrite to replace it")
+    make_parent(path)
+
+
+def make_parent(path: Path) -> None:
+    """Create the folder of output ``path``; OutputError naming what is in the way when it fails."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(path, f"cannot create the folder ({_ff_message(exc)})") from None
+        raise OutputError(path, folder_problem(path.parent, exc)) from None
+
+
+def folder_problem(folder: Path, exc: OSError | None = None) -> str:
+    """Why output ``folder`` cannot be created or written: a file in the way, permissions, ..."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"cannot create the folder: {probe} is a file, not a folder"
+    if isinstance(exc, PermissionError) or (exc is None and not os.access(probe, os.W_OK | os.X_OK)):
+        return f"cannot write in {probe}: permission denied"
+    if exc is None:
+        return "cannot create the folder"
+    return f"cannot create the folder ({' '.join(str(exc).split())})"
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facelab.errors import InputError, OutputError
+from facelab.io._common import folder_problem, make_parent
 
 __all__ = [
     "IMAGE_EXTS",
@@ -295,10 +296,7 @@ def write_image(
     if metadata:
         options.update(_metadata_options(fmt, metadata))
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(path, f"cannot create the folder ({_one_line(exc)})") from None
+    make_parent(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         # os.open with 0o666 so the final file gets the usual umask permissions (mkstemp: 0600).
@@ -306,6 +304,9 @@ def write_image(
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(np.ascontiguousarray(img)).save(f, format=fmt, **options)
         os.replace(tmp, path)
+    except PermissionError:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, folder_problem(path.parent, PermissionError())) from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(path, f"cannot write the image ({_one_line(exc)})") from None

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from facelab.errors import ConfigError, InputError, OutputError
+from facelab.io._common import folder_problem
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video
 from facelab.provenance import draw_watermark, synthetic_label
@@ -176,5 +177,5 @@ def writable_dir(path: Path) -> None:
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise OutputError(path, "output folder is not writable")
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise OutputError(path, folder_problem(path))
