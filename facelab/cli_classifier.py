@@ -125,7 +125,11 @@ def eval_command(ctx: click.Context, target: Path, weights: Path, out_dir: Path 
     echo(ctx, "")
     echo(ctx, confusion_table(res.metrics))
     for it in res.skipped:
-        echo(ctx, f"  left out: {it.path} ({it.label}): {it.note}", err=True)
+        if it.failed:  # unreadable: an error line (also under --quiet) that names the file
+            named = Path(it.path).name in it.note
+            click.echo(f"error: {it.note if named else f'{it.path}: {it.note}'} ({it.label}, left out)", err=True)
+        else:
+            echo(ctx, f"  left out: {it.path} ({it.label}): {it.note}", err=True)
     if res.files:
         echo(ctx, f"-> {out_dir} ({', '.join(res.files)})")
     if any(it.failed for it in res.skipped):
