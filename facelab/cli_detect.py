@@ -18,11 +18,19 @@ Examples:
   facelab detect clip.mp4 --weights runs/detector --report report.html --json verdicts.json
   facelab detect videos/ --weights runs/detector --frames 32 --csv frames.csv
   facelab detect photo.jpg --weights runs/detector/best.pt
+  facelab detect videos/ --weights runs/detector --json v.json --report r.html --resume   # after a crash
 
 \b
 Each input gets one line: VERDICT (fake probability) and the main reason. Verdicts are REAL,
 FAKE or UNCERTAIN; the probability is the fused one (docs/detect.md explains the fusion and
 the JSON schema). Exit code 0 when every input was analysed, 3 when some failed, 1 when all did.
+
+\b
+Long runs: with --json, --csv or --report each finished input is appended to a journal
+(<first output>.partial.jsonl) at once, and the outputs are written from it at the end, so
+memory does not grow with the number of files. After a crash or Ctrl-C, run the same command
+with --resume: inputs already analysed (same path, size and mtime) are skipped, failed ones are
+retried, and the outputs cover all of them.
 """
 
 
@@ -55,20 +63,23 @@ the JSON schema). Exit code 0 when every input was analysed, 3 when some failed,
 @click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
               help="Most suspicious frames per face shown in the report.")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="CNN batch size.")
-@click.option("--overwrite", is_flag=True, help="Replace existing --json/--csv/--report files.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing --json/--csv/--report files (and the journal of an interrupted run).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from its journal: skip inputs it already analysed.")
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
            detect_every: int, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
-           batch_size: int, overwrite: bool) -> None:
+           batch_size: int, overwrite: bool, resume: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (needs --weights) and a
     classical landmark-motion check (inner-face landmarks that move unlike the head). Their
     scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
     """
+    from facelab.detector.journal import DetectJournal, journal_path, run_settings
     from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media
-    from facelab.detector.report import write_csv, write_html, write_json
     from facelab.errors import OutputError
     from facelab.faces.detect import FaceDetector
 
@@ -77,16 +88,28 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     quiet = g is not None and g.verbosity < 0
     files, skipped = list_media(inputs)
     outs = [p for p in (json_out, csv_out, report) if p is not None]
+    if resume and not outs:
+        ctx.fail("--resume continues the journal of --json, --csv or --report; pass the same outputs as before")
+    if resume and overwrite:
+        ctx.fail("--resume and --overwrite exclude each other (--overwrite starts again)")
     for p in outs:
         if p.resolve() in {f.resolve() for f in files}:
             raise OutputError(p, "is one of the inputs; choose another output name")
-        if p.exists() and not overwrite:
+        if p.exists() and not (overwrite or resume):  # --resume rewrites them from the journal
             raise OutputError(p, "exists; pass --overwrite to replace it")
         if not p.parent.is_dir():
             raise OutputError(p, f"folder {p.parent} does not exist")
     cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
                        cnn=weights is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None)
+    journal = None  # the run's record on disk (facelab.detector.journal)
+    if outs:
+        jpath = journal_path(outs[0])
+        if overwrite:
+            jpath.unlink(missing_ok=True)
+        settings = run_settings(cfg.to_dict(), weights=weights, landmark_model=landmark_model,
+                                report=report is not None)
+        journal = DetectJournal.open(jpath, settings, resume=resume)
 
     classifier = None
     if weights is not None:
@@ -104,8 +127,11 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
 
     for path, reason in skipped:
         click.echo(f"error: {path}: {reason}", err=True)
-    results = []
-    bar = tqdm(unit="frame", desc="detect", dynamic_ncols=True, disable=quiet or not files)
+    todo = [f for f in files if journal is None or not journal.done(f)]
+    if len(todo) < len(files):
+        echo(ctx, f"resume: {len(files) - len(todo)} of {len(files)} inputs already analysed ({journal.path})")
+    done = failed = 0
+    bar = tqdm(unit="frame", desc="detect", dynamic_ncols=True, disable=quiet or not todo)
     t0 = time.perf_counter()
 
     def on_frame(done: int, total: int) -> None:
@@ -119,27 +145,30 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         bar.set_description(p.name[:30])
 
     try:
-        for r in detect_files(files, cfg, detector=detector, classifier=classifier, scorer=scorer,
+        for r in detect_files(todo, cfg, detector=detector, classifier=classifier, scorer=scorer,
                               motion_skipped="switched off with --no-landmarks" if no_landmarks else None,
                               on_file=on_file, on_frame=on_frame):
-            results.append(r)
+            if journal is not None:  # on disk at once; nothing per input stays in memory
+                journal.append(r, html=report is not None)
+            done, failed = done + (r.error is None), failed + (r.error is not None)
             if r.error is not None:
                 tqdm.write(f"error: {r.error}", file=sys.stderr)
             elif not quiet:
                 p = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
                 tqdm.write(f"{r.path}: {r.verdict} (fake probability {p})"
                            + (f": {r.reasons[0]}" if r.reasons else ""))
+    except BaseException:  # Ctrl-C, a crash: the journal keeps what finished, for --resume
+        if journal is not None:
+            journal.close()
+        raise
     finally:
         bar.close()
 
-    if json_out is not None:
-        write_json(results, json_out)
-    if csv_out is not None:
-        write_csv(results, csv_out)
-    if report is not None:
-        write_html(results, report)
-    failed = len(skipped) + sum(r.error is not None for r in results)
-    done = len(results) - sum(r.error is not None for r in results)
+    if journal is not None:
+        journal.write_outputs(files, json_out=json_out, csv_out=csv_out, report=report)
+        journal.remove()
+    done += len(files) - len(todo)  # analysed by the interrupted run
+    failed += len(skipped)
     written = ", ".join(str(p) for p in outs)
     echo(ctx, f"analysed {done} of {done + failed} inputs in {time.perf_counter() - t0:.1f}s"
               + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else ""))

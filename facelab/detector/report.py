@@ -29,7 +29,8 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path, PurePath
@@ -47,7 +48,8 @@ from facelab.detector.results import (
 )
 from facelab.errors import OutputError
 
-__all__ = ["CSV_COLUMNS", "MAX_POINTS", "MAX_SUSPICIOUS", "write_csv", "write_html", "write_json"]
+__all__ = ["CSV_COLUMNS", "MAX_POINTS", "MAX_SUSPICIOUS", "HtmlRow", "html_page", "write_csv", "write_csv_records",
+           "write_html", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +68,19 @@ _CNN_COLOUR, _MOTION_COLOUR, _THRESHOLD_COLOUR = "#0969da", "#8250df", "#cf222e"
 # ----------------------------------------------------------------------------- writing
 
 
-def _write_atomic(path: str | Path, text: str, newline: str | None = None) -> None:
-    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename it over ``path``."""
+def _write_atomic(path: str | Path, text: str | Iterable[str], newline: str | None = None) -> None:
+    """Write ``text`` (UTF-8; a string or chunks, streamed) to a temporary file beside ``path``,
+    then rename it over ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    n = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # os.open with 0o666 so the report gets the usual umask permissions (mkstemp: 0600).
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            f.write(text)
+            for chunk in [text] if isinstance(text, str) else text:
+                n += f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -85,7 +90,7 @@ def _write_atomic(path: str | Path, text: str, newline: str | None = None) -> No
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    log.debug("wrote %s (%d characters)", path, len(text))
+    log.debug("wrote %s (%d characters)", path, n)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -135,18 +140,30 @@ def write_csv(results: Sequence[MediaResult], path: str | Path) -> None:
     Raises:
         OutputError: the file cannot be written.
     """
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for r in results:
-        tracks = {t.track: t for t in r.tracks}
-        for f in r.frames:
-            t = tracks.get(f.track)
-            box = [_num(v, 1) for v in list(f.box)[:4]] + [""] * max(0, 4 - len(f.box))
-            writer.writerow([r.path, f.frame, _num(f.time, 4), f.track, int(bool(f.detected)), *box,
-                             _num(f.cnn, 4), _num(f.motion, 4), t.verdict if t else "",
-                             _num(t.fake_probability, 4) if t else ""])
-    _write_atomic(path, buf.getvalue(), newline="")
+    write_csv_records((r.to_json() for r in results), path)
+
+
+def write_csv_records(records: Iterable[dict[str, Any]], path: str | Path) -> None:
+    """:func:`write_csv` from ``facelab.detect/1`` JSON records, streamed one record at a time."""
+
+    def chunks() -> Iterator[str]:
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
+        for r in records:
+            tracks = {t["track"]: t for t in r.get("tracks", [])}
+            for f in r.get("per_frame", []):
+                t = tracks.get(f["track"])
+                box = [_num(v, 1) for v in list(f["box"])[:4]] + [""] * max(0, 4 - len(f["box"]))
+                writer.writerow([r["path"], f["frame"], _num(f.get("time"), 4), f["track"], int(bool(f["detected"])),
+                                 *box, _num(f.get("cnn"), 4), _num(f.get("motion"), 4), t["verdict"] if t else "",
+                                 _num(t.get("fake_probability"), 4) if t else ""])
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+        yield buf.getvalue()
+
+    _write_atomic(path, chunks(), newline="")
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -482,7 +499,7 @@ def _facts(m: MediaResult) -> str:
     return f'<table class="facts">{body}</table>'
 
 
-def _media_section(i: int, m: MediaResult) -> str:
+def _media_section(i: int | str, m: MediaResult) -> str:
     verdict = "FAILED" if m.error else m.verdict
     head = (f'<section class="media" id="m{i}"><h2>{_badge(verdict)} {_e(_name(m.path))}</h2>'
             f'<div class="path">{_e(m.path)}</div>')
@@ -562,24 +579,41 @@ def write_html(results: Sequence[MediaResult], path: str | Path, *, title: str =
     Raises:
         OutputError: the file cannot be written.
     """
+    rows = [HtmlRow(r.path, "FAILED" if r.error else r.verdict, None if r.error else r.fake_probability,
+                    None if r.error else len(r.tracks)) for r in results]
+    _write_atomic(path, html_page(rows, (_media_section(i, r) for i, r in enumerate(results)), title=title))
+
+
+@dataclass(frozen=True)
+class HtmlRow:
+    """One input in the report's summary table (``verdict`` is ``FAILED`` for a failed input)."""
+
+    path: str
+    verdict: str
+    fake_probability: float | None
+    faces: int | None
+
+
+def html_page(rows: Sequence[HtmlRow], sections: Iterable[str], *, title: str = "facelab detect report"
+              ) -> Iterator[str]:
+    """The report page in chunks: head and summary table, then ``sections`` (one per row, in order,
+    each as :func:`_media_section` renders it with anchor ``m<index>``), then the footer."""
     from facelab import __version__
 
-    counts = {v: sum(1 for r in results if not r.error and r.verdict == v) for v in VERDICTS}
-    failed = sum(1 for r in results if r.error)
+    counts = {v: sum(1 for r in rows if r.verdict == v) for v in VERDICTS}
+    failed = sum(1 for r in rows if r.verdict == "FAILED")
     tally = ", ".join(f"{n} {v}" for v, n in (*counts.items(), ("failed", failed)) if n)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    rows = "".join(f'<tr><td><a href="#m{i}">{_e(_name(r.path))}</a></td>'
-                   f'<td>{_badge("FAILED" if r.error else r.verdict)}</td>'
-                   f"<td>{'' if r.error else _p(r.fake_probability)}</td>"
-                   f"<td>{'' if r.error else len(r.tracks)}</td></tr>" for i, r in enumerate(results))
+    table = "".join(f'<tr><td><a href="#m{i}">{_e(_name(r.path))}</a></td><td>{_badge(r.verdict)}</td>'
+                    f"<td>{'' if r.verdict == 'FAILED' else _p(r.fake_probability)}</td>"
+                    f"<td>{'' if r.faces is None else r.faces}</td></tr>" for i, r in enumerate(rows))
     summary = ('<table class="summary"><tr><th>file</th><th>verdict</th><th>p(fake)</th><th>faces</th></tr>'
-               f"{rows}</table>") if results else '<p class="muted">No inputs.</p>'
-    page = [('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
-            f"<h1>{_e(title)}</h1><p class=\"meta\">facelab {_e(__version__)} \u00b7 {now} \u00b7 "
-            f"{len(results)} file{'s' if len(results) != 1 else ''}{': ' + _e(tally) if tally else ''}</p>"),
-            summary]
-    page += [_media_section(i, r) for i, r in enumerate(results)]
-    page.append(_FOOTER + "</main></body></html>\n")
-    _write_atomic(path, "".join(page))
+               f"{table}</table>") if rows else '<p class="muted">No inputs.</p>'
+    yield ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+           '<meta name="viewport" content="width=device-width,initial-scale=1">'
+           f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>"
+           f"<h1>{_e(title)}</h1><p class=\"meta\">facelab {_e(__version__)} \u00b7 {now} \u00b7 "
+           f"{len(rows)} file{'s' if len(rows) != 1 else ''}{': ' + _e(tally) if tally else ''}</p>")
+    yield summary
+    yield from sections
+    yield _FOOTER + "</main></body></html>\n"
