@@ -204,9 +204,17 @@ def _score_dataset(clf: FakeClassifier, root: Path, split: str, batch_size: int)
                           f"({clf.spec.to_dict()}); evaluate on labelled media instead, which is cropped as needed")
     items = []
     for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        scores = clf.predict([read_image(root / r.path) for r in chunk], batch_size)
-        items += [ScoredItem(r.path, r.label, float(s), faces=1) for r, s in zip(chunk, scores)]
+        chunk, images = [], []
+        for r in rows[i:i + batch_size]:
+            try:
+                images.append(read_image(root / r.path))
+                chunk.append(r)
+            except InputError as exc:  # a damaged crop: report it, score the rest
+                items.append(ScoredItem(r.path, r.label, None, note=str(exc), failed=True))
+                log.info("%s", exc)
+        if chunk:
+            scores = clf.predict(images, batch_size)
+            items += [ScoredItem(r.path, r.label, float(s), faces=1) for r, s in zip(chunk, scores)]
     return items
 
 
