@@ -222,6 +222,16 @@ def test_swap_bad_source_tiny_target_and_unwritable_output(corpus: dict[str, Ite
     assert listing(tmp_path / "c") == ["blocker"]
 
 
+def test_swap_folder_finishes_the_good_items(corpus: dict[str, Item], tmp_path: Path) -> None:
+    bad = [corpus["nonascii_bad"], corpus["zero_frames"]]
+    src = gather(tmp_path / "in", [*bad, corpus["one_pixel"]])
+    shutil.copy(SAMPLES / "grace_hopper.jpg", src)
+    out = tmp_path / "out"
+    res = run("swap", "--source", str(SAMPLES / "astronaut.jpg"), "--target", str(src), "-o", str(out))
+    check(res, 3, [it.path for it in bad], [it.problem for it in bad])
+    assert listing(out) == ["grace_hopper.jpg", "grace_hopper.jpg.json", "one_pixel.png", "one_pixel.png.json"]
+
+
 # ---------------------------------------------------------------------------------------------
 # extract
 
@@ -285,7 +295,8 @@ def test_detect_all_bad_and_unwritable_output(corpus: dict[str, Item], tmp_path:
 # fakes, eval, train
 
 
-def test_fakes_batch_skips_bad_inputs(corpus: dict[str, Item], tmp_path: Path) -> None:
+def test_fakes_batch_skips_bad_inputs_and_eval_skips_a_damaged_crop(corpus: dict[str, Item], classifier: Path,
+                                                                    tmp_path: Path) -> None:
     mirrored = tmp_path / "mirrored hopper.jpg"  # a third identity: fakes need a donor in the split
     ImageOps.mirror(Image.open(SAMPLES / "grace_hopper.jpg")).save(mirrored)
     bad = [corpus[k] for k in ("nonascii_bad", "zero_frames", "truncated_mp4")]
@@ -297,6 +308,13 @@ def test_fakes_batch_skips_bad_inputs(corpus: dict[str, Item], tmp_path: Path) -
     info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     assert sorted(Path(f["source"]).name for f in info["failures"]) == sorted(it.path.name for it in bad)
     assert not any(Path(n).name.startswith(".") for n in listing(out))
+
+    damaged = sorted((out / "crops").rglob("*.png"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:200])
+    res = run("eval", str(out), "--weights", str(classifier), "--split", "all", "-o", str(tmp_path / "ev"))
+    check(res, 3, [damaged], ["truncated"])
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text(encoding="utf-8"))
+    assert [Path(it["path"]).name for it in metrics["skipped"] if it["failed"]] == [damaged.name]
 
 
 def test_eval_leaves_out_unreadable_media(corpus: dict[str, Item], classifier: Path, tmp_path: Path) -> None:
