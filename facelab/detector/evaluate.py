@@ -37,6 +37,7 @@ from facelab.detector.crops import CropSpec, face_crop
 from facelab.detector.dataset import LABELS, read_dataset_info, read_manifest
 from facelab.detector.train import compute_metrics
 from facelab.errors import ConfigError, FacelabError, InputError
+from facelab.io import make_output_dir
 from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
 
@@ -307,8 +308,7 @@ def _plot_roc(result: EvalResult, path: Path) -> None:
 
 def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``roc.png``, ``confusion.txt``, ``metrics.json`` and ``scores.csv`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)
     files = {name: out / name for name in ("roc.png", "confusion.txt", "metrics.json", "scores.csv")}
     _plot_roc(result, files["roc.png"])
     files["confusion.txt"].write_text(f"threshold {result.threshold:.6g} (fake when score >= threshold)\n"

@@ -63,6 +63,7 @@ from facelab.detector.crops import CropSpec
 from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
+from facelab.io import make_output_dir
 from facelab.io.image import read_image
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]
@@ -455,7 +456,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         start_step, run_loss0, n_seen0 = int(tr.get("step", 0)), float(tr.get("run_loss", 0.0)), int(tr.get("n_seen", 0))
         last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
         log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     cfg.save(out / "config.json")
     jsonl = out / "metrics.jsonl"
     if cfg.resume:

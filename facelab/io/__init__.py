@@ -7,6 +7,7 @@ the decisions (odd video sizes, truncated files, rotation), and :mod:`facelab.io
 a video's audio is copied.
 """
 
+from facelab.io._common import make_output_dir
 from facelab.io.audio import write_audio
 from facelab.io.image import (
     IMAGE_EXTS,
@@ -39,6 +40,7 @@ __all__ = [
     "images_to_batch",
     "is_image",
     "is_video",
+    "make_output_dir",
     "probe_video",
     "read_image",
     "resize_image",

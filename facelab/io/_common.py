@@ -98,6 +98,16 @@ def _check_output_path(path: Path, overwrite: bool, exts: frozenset[str] | None)
     make_parent(path)
 
 
+def make_output_dir(folder: str | Path) -> Path:
+    """Create output ``folder`` (and its parents); OutputError naming what is in the way when it fails."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(folder, folder_problem(folder, exc)) from None
+    return folder
+
+
 def make_parent(path: Path) -> None:
     """Create the folder of output ``path``; OutputError naming what is in the way when it fails."""
     try:

@@ -38,6 +38,7 @@ from facelab.config import TrainConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
+from facelab.io import make_output_dir
 from facelab.io.image import tensor_to_image, write_image
 from facelab.swap.autoencoder import FaceSwapAE
 from facelab.translate.cyclegan import CycleGAN
@@ -318,7 +319,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
         html_entries = [tuple(e) for e in state["meta"].get("html", [])]
         log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out)
     (out / "images").mkdir(exist_ok=True)
     cfg.save(out / "config.json")
     logger = _Logger(out, append=cfg.resume, keep_until=iteration)
