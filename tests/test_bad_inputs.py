@@ -315,6 +315,16 @@ def test_fakes_batch_skips_bad_inputs_and_eval_skips_a_damaged_crop(corpus: dict
     check(res, 3, [damaged], ["truncated"])
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text(encoding="utf-8"))
     assert [Path(it["path"]).name for it in metrics["skipped"] if it["failed"]] == [damaged.name]
+    # training on it: one line naming the crop; an output folder under a file: one line naming it
+    res = run("train", "detector", str(out), "-o", str(tmp_path / "run"), "--arch", "tiny", "--no-pretrained",
+              "--epochs", "1", "--batch-size", "64")
+    check(res, 1, [damaged], ["truncated"])
+    blocked = blocked_output(tmp_path / "b", "run")
+    res = run("train", "detector", str(out), "-o", str(blocked), "--arch", "tiny", "--no-pretrained")
+    check(res, 1, [blocked], ["is a file"])
+    res = run("eval", str(out), "--weights", str(classifier), "--split", "all", "-o", str(blocked))
+    check(res, 1, [blocked], ["is a file"])
+    assert listing(tmp_path / "b") == ["blocker"]
 
 
 def test_eval_leaves_out_unreadable_media(corpus: dict[str, Item], classifier: Path, tmp_path: Path) -> None:
@@ -340,6 +350,11 @@ def test_train_cyclegan_names_the_bad_image(corpus: dict[str, Item], tmp_path: P
               "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--max-steps", "4", "--workers", "0",
               "--n-epochs", "1", "--n-epochs-decay", "0", "--no-flip")
     check(res, 1, [corpus["nonascii_bad"].path], ["truncated"])
+    (data / "trainB" / corpus["nonascii_bad"].path.name).unlink()
+    blocked = blocked_output(tmp_path / "b", "run")
+    res = run("train", "cyclegan", str(data), "-o", str(blocked), "--max-steps", "1")
+    check(res, 1, [blocked], ["is a file"])
+    assert listing(tmp_path / "b") == ["blocker"]
 
 
 def test_verbose_shows_the_traceback(corpus: dict[str, Item], translator: Path, tmp_path: Path) -> None:
