@@ -20,12 +20,18 @@ Examples:
   facelab fakes clips/ -o data/fakes --swap-model runs/a2b --translator runs/faces_cyclegan
   facelab train detector data/fakes -o runs/detector             # the crop classifier
   facelab train landmarks data/fakes -o runs/motion.pt           # the landmark-motion classifier
+  facelab fakes clips/ -o data/fakes --resume                    # continue after a crash or Ctrl-C
 
 \b
 Writes DATASET/manifest.csv (path, label, split, identity, source, frame, track, method,
 donor, params), crops/real|fake/<identity>/*.png (224 px detector crops), motion.csv with
 motion/*.npz (landmark-motion sequences of video tracks) and dataset.json. Identities are
 split into train and val; a fake's donor is always from its target's split.
+
+\b
+The data set is built in a hidden work folder beside -o (.NAME.work) and renamed into place at
+the end. An interrupted run leaves that folder with its progress: the same command with --resume
+skips the sources already scanned and made, and gives the same data set as an uninterrupted run.
 """
 
 
@@ -66,11 +72,13 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str | None) -> t
               help="Ignore faces narrower than this many pixels.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True,
               help="Seeds the split, the donors and the quality settings.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing data set at -o.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing data set at -o (and the work folder of an interrupted run).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (same inputs and options).")
 @click.pass_context
 def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, max_frames: int,
           methods: tuple[str, ...] | None, swap_model: Path | None, translator: Path | None, val_fraction: float,
-          identity: str, motion_frames: int, min_size: float, seed: int, overwrite: bool) -> None:
+          identity: str, motion_frames: int, min_size: float, seed: int, overwrite: bool, resume: bool) -> None:
     """Build a labelled real/fake face-crop data set from real photos and videos.
 
     Faces are detected and tracked; each track (or folder, with --identity folder) is an
@@ -104,7 +112,7 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
 
     t0 = time.perf_counter()
     try:
-        summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, on_progress=on_progress)
+        summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress)
     finally:
         for bar in bars.values():
             bar.close()

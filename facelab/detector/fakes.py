@@ -53,9 +53,12 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    frames; a target's fake track is the one overlapping it most. No JPEG here: the clip is
    video, whose coding noise real and fake share. Sequences shorter than
    ``min(16, motion_frames)`` frames are left out.
-8. **Write** into a hidden temporary folder next to ``out``, renamed into place at the end: an
-   interrupted run leaves no half data set. An existing ``out`` needs ``overwrite`` (and must be
-   a data set made here, holding ``dataset.json``).
+8. **Write** into a hidden work folder next to ``out`` (``.<out>.work``), renamed into place at
+   the end: an interrupted run leaves no half data set. An existing ``out`` needs ``overwrite``
+   (and must be a data set made here, holding ``dataset.json``). The work folder also records
+   progress (:mod:`facelab.detector.fakes_state`): each source's pass-1 scan and, per source,
+   that pass 2 is done, so ``resume=True`` after a crash or Ctrl-C skips that work and makes the
+   same data set an uninterrupted run makes.
 
 Cost (one CPU thread, MTCNN): about 3 crops a second on a mix of 1080p video and 1-4 MP photos
 (swap, JPEG round trip and re-detection of the whole frame per fake); the motion stage adds
@@ -92,6 +95,7 @@ from PIL import Image
 from facelab import __version__
 from facelab.detector.crops import CROP, face_crop
 from facelab.detector.dataset import MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, write_rows
+from facelab.detector.fakes_state import WorkFolder
 from facelab.detector.landmark_motion import MotionExtractor
 from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face
@@ -709,14 +713,17 @@ def _make_source(scan: _Scan, ctx: _Context, w: _Writer, progress: Callable[[int
 
 
 def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig = FakesConfig(), *,
-                overwrite: bool = False, detector: Any = None, on_progress: Progress | None = None) -> FakesSummary:
+                overwrite: bool = False, resume: bool = False, detector: Any = None,
+                on_progress: Progress | None = None) -> FakesSummary:
     """Build the labelled data set ``out`` from real photos and videos (see the module docstring).
 
     Args:
         inputs: videos, photos and folders (searched recursively).
         out: the data set folder to create.
         cfg: settings.
-        overwrite: replace an existing data set at ``out``.
+        overwrite: replace an existing data set at ``out`` (and the work folder of an interrupted run).
+        resume: continue the interrupted run whose work folder is beside ``out`` (same settings and
+            inputs): scans and finished sources are loaded, not made again.
         detector: a face detector to reuse (``detect(image) -> list[Face]``); by default MTCNN on
             ``cfg.device``.
         on_progress: called as ``on_progress(stage, n, total)`` after ``n`` more units of stage
@@ -726,9 +733,10 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         :class:`FakesSummary`; a source that fails is listed in ``failures``, not raised.
 
     Raises:
-        OutputError: ``out`` exists (without ``overwrite``) or cannot be written.
-        ConfigError: a model cannot be loaded as asked, fewer than two identities were found, or
-            no fake could be made.
+        OutputError: ``out`` exists (without ``overwrite``) or cannot be written; an interrupted
+            run's work folder exists (without ``resume`` or ``overwrite``).
+        ConfigError: a model cannot be loaded as asked, fewer than two identities were found, no
+            fake could be made, or ``resume`` with other settings or changed inputs.
     """
     t0 = time.perf_counter()
     out = Path(out)
@@ -747,49 +755,63 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
 
     # 1. plan
     sources, summary.failures = _plan(inputs, out)
-    # 2. scan
-    scans = _scan_all(sources, detector, cfg, summary, progress("scan", sum(_expected_frames(s, cfg) for s in sources)))
-    # 3.-4. identities and split
-    _name_identities(scans, cfg)
-    names = sorted({n for s in scans for n in s.identity.values()})
-    if len(names) < 2:
-        raise ConfigError(_too_few(names, summary))
-    splits = summary.identities = _split(names, cfg)
-    _check_donors(splits, methods, summary)
-    for scan in scans:
-        scan.window = _choose_window(scan, cfg)
-    # 5.-7. fakes, crops, motion
-    ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, _donor_pool(scans))
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
     except OSError as exc:
         raise OutputError(out, f"cannot create the data set folder ({exc.strerror or exc})") from None
+    work, resumed = WorkFolder.open(out, cfg.to_dict(), sources, resume=resume, overwrite=overwrite)
+    if resumed:
+        log.info("resuming the interrupted run in %s", work.root)
     try:
-        rows, motion_rows = _run_pass2(scans, ctx, tmp, summary, progress)
+        # 2. scan (or load the scans an interrupted run saved)
+        scans = _scan_all(sources, detector, cfg, summary,
+                          progress("scan", sum(_expected_frames(s, cfg) for s in sources)), work)
+        # 3.-4. identities and split
+        _name_identities(scans, cfg)
+        names = sorted({n for s in scans for n in s.identity.values()})
+        if len(names) < 2:
+            raise ConfigError(_too_few(names, summary))
+        splits = summary.identities = _split(names, cfg)
+        _check_donors(splits, methods, summary)
+        for scan in scans:
+            scan.window = _choose_window(scan, cfg)
+        # 5.-7. fakes, crops, motion
+        ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, _donor_pool(scans))
+        rows, motion_rows = _run_pass2(scans, ctx, work, summary, progress)
         if not any(r.label == "fake" for r in rows):
             why = "; ".join(f"{reason}: {n}" for reason, n in sorted(summary.skipped.items())) or "no face to swap"
             raise ConfigError(f"no fake could be made ({why}); check the inputs' faces and the models")
         # 8. write
+        tmp = work.root
         _tally(summary, rows, motion_rows)
         write_rows(tmp / "manifest.csv", rows, MANIFEST_COLUMNS)
         write_rows(tmp / "motion.csv", motion_rows, MOTION_COLUMNS)
         summary.seconds = time.perf_counter() - t0
         info = _dataset_info(scans, cfg, summary, detector, models)
         (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        work.finish()
         _replace_dir(tmp, out, overwrite)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    except ConfigError:  # a verdict on the inputs, not an interruption: nothing worth resuming
+        shutil.rmtree(work.root, ignore_errors=True)
+        raise
+    except BaseException:
+        log.info("interrupted: the work so far is kept in %s; run again with --resume to continue", work.root)
+        raise
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
 def _scan_all(sources: list[_Source], detector: Any, cfg: FakesConfig, summary: FakesSummary,
-              step: Callable[[int], None]) -> list[_Scan]:
+              step: Callable[[int], None], work: WorkFolder) -> list[_Scan]:
     scans: list[_Scan] = []
     for src in sources:
+        saved = work.load_scan(src)
+        if isinstance(saved, str):
+            summary.failures.append((src.path, saved))
+            continue
+        if saved is not None:
+            scans.append(saved)
+            continue
         try:
             if src.kind == "image":
                 scans.append(_scan_image(src, detector, cfg))
@@ -799,6 +821,9 @@ def _scan_all(sources: list[_Source], detector: Any, cfg: FakesConfig, summary: 
         except FacelabError as exc:
             summary.failures.append((src.path, _reason(exc, src.path)))
             log.info("%s: %s", src.path, summary.failures[-1][1])
+            work.save_scan_failure(src, summary.failures[-1][1])
+            continue
+        work.save_scan(scans[-1])
     summary.faceless = [s.source.path for s in scans if not s.tracks]
     return scans
 
@@ -826,28 +851,43 @@ def _donor_pool(scans: list[_Scan]) -> dict[str, list[OneShotSource]]:
     return pool
 
 
-def _run_pass2(scans: list[_Scan], ctx: _Context, tmp: Path, summary: FakesSummary,
+def _run_pass2(scans: list[_Scan], ctx: _Context, work: WorkFolder, summary: FakesSummary,
                progress: Callable[[str, int | None], Callable[[int], None]]) -> tuple[list[CropRow], list[MotionRow]]:
+    saved = {scan.source.key: work.load_done(scan.source.key) for scan in scans if scan.identity}
     total = 0
     for scan in scans:
-        total += len(_crop_items(scan, ctx.cfg))
-        if scan.window:
-            total += scan.window[1] - scan.window[0]
+        if saved.get(scan.source.key) is None:
+            total += len(_crop_items(scan, ctx.cfg))
+            if scan.window:
+                total += scan.window[1] - scan.window[0]
     step = progress("fakes", total)
     rows: list[CropRow] = []
     motion_rows: list[MotionRow] = []
     for scan in scans:
         if not scan.identity:
             continue
-        w = _Writer(tmp, summary)
-        try:
-            _make_source(scan, ctx, w, step)
-        except FacelabError as exc:
-            w.discard()
-            summary.failures.append((scan.source.path, _reason(exc, scan.source.path)))
+        done = saved.get(scan.source.key)
+        if done is None:  # make it (again, if a crash cut it short: the same seeds give the same files)
+            before = dict(summary.skipped)
+            summary.skipped.clear()
+            w = _Writer(work.root, summary)
+            failed = None
+            try:
+                _make_source(scan, ctx, w, step)
+            except FacelabError as exc:
+                w.discard()
+                failed = _reason(exc, scan.source.path)
+            done = (w.rows, w.motion, dict(summary.skipped), failed)
+            summary.skipped.clear()
+            summary.skipped.update(before)
+            work.save_done(scan.source.key, *done)
+        for reason, n in done[2].items():
+            summary.skipped[reason] = summary.skipped.get(reason, 0) + n
+        if done[3] is not None:
+            summary.failures.append((scan.source.path, done[3]))
             continue
-        rows.extend(w.rows)
-        motion_rows.extend(w.motion)
+        rows.extend(done[0])
+        motion_rows.extend(done[1])
     return rows, motion_rows
 
 
