@@ -51,9 +51,16 @@ def _env() -> dict[str, str]:
 
 
 def facelab(*args: str) -> subprocess.Popen[str]:
-    """`python -m facelab --device cpu --threads 1 ARGS` in the background (stderr captured)."""
+    """`python -m facelab --device cpu --threads 1 ARGS` in the background (stderr captured), in a
+    process group of its own so that `ctrl_c` reaches its DataLoader workers too, as a terminal's does."""
     return subprocess.Popen([sys.executable, "-m", "facelab", "--device", "cpu", "--threads", "1", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+
+
+def ctrl_c(proc: subprocess.Popen[str]) -> None:
+    """SIGINT to the whole process group: the trainer and its DataLoader workers."""
+    os.killpg(proc.pid, signal.SIGINT)
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
@@ -161,13 +168,14 @@ def test_pix2pix_kill_9_then_resume_retraces_the_run(pairs: Path, straight_pix2p
 
 def test_pix2pix_sigint_saves_exits_130_and_resumes(pairs: Path, straight_pix2pix: Path, tmp_path: Path) -> None:
     run = tmp_path / "interrupted"
-    proc = facelab("train", "pix2pix", str(pairs), "-o", str(run), *PIX2PIX)
+    proc = facelab("train", "pix2pix", str(pairs), "-o", str(run), *PIX2PIX, "--workers", "2")
     wait_until(proc, lambda: lines(run / "log.jsonl") >= 5, "5 log rows")
-    proc.send_signal(signal.SIGINT)
+    ctrl_c(proc)
     rc, err = finish(proc)
     latest = run / "checkpoints" / "latest.pt"
     assert rc == 130, err
     assert f"checkpoint saved to {latest}" in err and "--resume" in err and "Traceback" not in err
+    assert err.count("signal 2:") == 1  # the workers leave the stopping to the trainer
     state = safe_load(latest)
     logged = jsonl(run / "log.jsonl")
     assert state["meta"]["iteration"] == logged[-1]["iteration"] < 32  # saved right after the last step it logged
@@ -230,17 +238,18 @@ def test_detector_kill_9_then_resume_reaches_the_same_weights(fakes: Path, strai
 def test_detector_sigint_saves_last_pt_exits_130_and_resumes(fakes: Path, straight_detector: Path,
                                                              tmp_path: Path) -> None:
     run = tmp_path / "interrupted"
-    proc = facelab("train", "detector", str(fakes), "-o", str(run), *DETECTOR)
+    proc = facelab("train", "detector", str(fakes), "-o", str(run), *DETECTOR, "--workers", "2")
     wait_until(proc, lambda: lines(run / "metrics.jsonl") >= 1, "the first epoch")
-    proc.send_signal(signal.SIGINT)
+    ctrl_c(proc)
     rc, err = finish(proc)
     assert rc == 130, err
     assert f"checkpoint saved to {run / 'last.pt'}" in err and "--resume" in err and "Traceback" not in err
+    assert err.count("signal 2:") == 1
     assert_clean_and_loadable(run)
     load_classifier(run)  # its best.pt
     load_classifier(run / "last.pt")  # the interrupted state is a usable classifier too
 
-    run_to_end("train", "detector", str(fakes), "-o", str(run), *DETECTOR, "--resume")
+    run_to_end("train", "detector", str(fakes), "-o", str(run), *DETECTOR, "--resume")  # workers 2, from config.json
     assert_same_detector_run(straight_detector, run)
     assert_clean_and_loadable(run)
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -477,8 +478,11 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
 
     # SIGINT / SIGTERM: finish the current step, save last.pt, stop (only the main thread may set handlers)
     stop = {"flag": False}
+    trainer_pid = os.getpid()
 
     def request_stop(signum: int, _frame: Any) -> None:
+        if os.getpid() != trainer_pid:  # a forked DataLoader worker inherited the handler: the trainer decides
+            return
         stop["flag"] = True
         log.warning("signal %d: saving last.pt and stopping after this step", signum)
 

@@ -21,6 +21,7 @@ import html
 import json
 import logging
 import math
+import os
 import random
 import signal
 import threading
@@ -325,8 +326,11 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
     stop = {"flag": False}
+    trainer_pid = os.getpid()
 
     def request_stop(signum: int, _frame: Any) -> None:
+        if os.getpid() != trainer_pid:  # a forked DataLoader worker inherited the handler: the trainer decides
+            return
         stop["flag"] = True
         log.warning("signal %d: saving a checkpoint and stopping after this iteration", signum)
 
