@@ -254,23 +254,24 @@ def test_detector_sigint_saves_last_pt_exits_130_and_resumes(fakes: Path, straig
     assert_clean_and_loadable(run)
 
 
-def test_detector_sigint_mid_epoch_resumes_with_the_next_batch(fakes: Path, straight_detector: Path,
-                                                               tmp_path: Path) -> None:
-    """In-process, to stop at an exact step: SIGINT after step 3 of epoch 2's 6."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_detector_signal_mid_epoch_resumes_with_the_next_batch(fakes: Path, straight_detector: Path,
+                                                               tmp_path: Path, signum: int) -> None:
+    """In-process, to stop at an exact step: the signal after step 3 of epoch 2's 6."""
     cfg = DetectorTrainConfig(dataset=str(fakes), out=str(tmp_path / "mid"), arch="tiny", pretrained=False,
                               epochs=12, batch_size=2, lr=0.01, warmup_steps=0, device="cpu")
 
     def interrupt(info: dict) -> None:
         if info["iteration"] == 9:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
 
-    handler = signal.getsignal(signal.SIGINT)
+    handler = signal.getsignal(signum)
     with pytest.raises(TrainingInterrupted) as stopped:
         train_detector(cfg, on_step=interrupt)
     assert stopped.value.iteration == 9 and stopped.value.checkpoint == tmp_path / "mid" / "last.pt"
     state = read_checkpoint(tmp_path / "mid" / "last.pt")
     assert state["meta"]["epoch"] == 1 and state["train"]["step"] == 3 and state["train"]["iteration"] == 9
-    assert signal.getsignal(signal.SIGINT) is handler  # the training's handler is put back
+    assert signal.getsignal(signum) is handler  # the training's handler is put back
     seen: list[int] = []
     train_detector(replace(cfg, resume=True), on_step=lambda info: seen.append(info["iteration"]))
     assert seen[0] == 10 and seen[-1] == 72

@@ -127,6 +127,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Data for the training commands, and checkpoints of each kind facelab makes."""
     root = tmp_path_factory.mktemp("inputs")
     for i in range(2):
+        _noise(root / "faces_a" / f"{i}.png", 50 + i, 32)  # square "aligned crops" for train swap
+        _noise(root / "faces_b" / f"{i}.png", 60 + i, 32)
         _noise(root / "pairs" / "A" / f"{i}.png", i)
         _noise(root / "pairs" / "B" / f"{i}.png", 10 + i)
         _noise(root / "unpaired" / "trainA" / f"{i}.png", 20 + i)
@@ -157,7 +159,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                  "state_dict": {k: torch.zeros(2) for k in ("mean", "scale", "coef")} | {"intercept": torch.zeros(1)},
                  "meta": {"kind": "facelab.detector.landmarks", "names": ["a", "b"], "threshold": 0.5}}
     atomic_save(landmarks, root / "landmarks.pt")
-    return {"root": root, "pairs": root / "pairs", "unpaired": root / "unpaired", "fakes": ds,
+    return {"root": root, "pairs": root / "pairs", "faces_a": root / "faces_a", "faces_b": root / "faces_b", "unpaired": root / "unpaired", "fakes": ds,
             "final": root / "translator_final.pt", "lying": root / "resnet_recorded_as_unet.pt",
             "bare": root / "bare_resnet_6blocks.pth", "detector": root / "detector.pt",
             "landmarks": root / "landmarks.pt"}
@@ -210,6 +212,27 @@ def test_malicious_latest_pt_is_refused_by_train_resume(model: str, inputs: dict
                    "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--batch-size", "1"])
     _one_error_line(res, str(evil), REFUSED)
     assert not marker.exists()
+
+
+def test_malicious_latest_pt_is_refused_by_train_swap_resume(inputs: dict[str, Path], tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    run = tmp_path / "swap_run"
+    (run / "checkpoints").mkdir(parents=True)
+    evil = craft_malicious(run / "checkpoints" / "latest.pt", marker, "state_dict")
+    res = _invoke(["train", "swap", "--faces-a", str(inputs["faces_a"]), "--faces-b", str(inputs["faces_b"]),
+                   "-o", str(run), "--resume", "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--workers", "0"])
+    _one_error_line(res, str(evil), REFUSED, "posix.system")
+    assert not marker.exists()
+
+
+def test_truncated_checkpoints_are_one_line_errors(inputs: dict[str, Path], tmp_path: Path) -> None:
+    """What a copy cut short (or a write torn without atomic_save) looks like to each loader."""
+    for key, args in (("final", ["translate", "--weights", "{f}", str(PHOTO), "-o", str(tmp_path / "o.jpg")]),
+                      ("detector", ["detect", "--weights", "{f}", str(PHOTO)]),
+                      ("landmarks", ["detect", "--landmark-model", "{f}", str(PHOTO)])):
+        torn = tmp_path / f"torn_{key}.pt"
+        torn.write_bytes(inputs[key].read_bytes()[: inputs[key].stat().st_size // 2])
+        _one_error_line(_invoke([a.format(f=torn) for a in args]), str(torn), "not a readable PyTorch checkpoint")
 
 
 def test_malicious_last_pt_is_refused_by_train_detector_resume(inputs: dict[str, Path], tmp_path: Path) -> None:
