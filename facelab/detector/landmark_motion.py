@@ -93,6 +93,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,7 +377,11 @@ class MotionSequence:
                 iod = z["iod"].astype(np.float32) if "iod" in z.files else None
         except InputError:
             raise
+        except zipfile.BadZipFile as e:  # an .npz is a zip archive: cut short or damaged
+            raise InputError(p, f"truncated or damaged landmark-motion npz ({e})") from None
         except (ValueError, OSError, KeyError, EOFError) as e:
+            if "pickle" in str(e):  # neither zip nor .npy: numpy would have unpickled it
+                raise InputError(p, "not an npz file (neither a zip archive nor a numpy array)") from None
             raise InputError(p, f"not a readable landmark-motion npz ({e})") from None
         n = len(frames)
         if detected.shape != (n,) or landmarks.shape != (n, 5, 2) or feats.shape != (n, len(names)) \
