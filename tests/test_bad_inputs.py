@@ -295,15 +295,15 @@ def test_detect_all_bad_and_unwritable_output(corpus: dict[str, Item], tmp_path:
 # fakes, eval, train
 
 
-def test_fakes_batch_skips_bad_inputs_and_eval_skips_a_damaged_crop(corpus: dict[str, Item], classifier: Path,
+def test_fakes_batch_then_eval_and_training_on_damaged_files(corpus: dict[str, Item], classifier: Path,
                                                                     tmp_path: Path) -> None:
     mirrored = tmp_path / "mirrored hopper.jpg"  # a third identity: fakes need a donor in the split
     ImageOps.mirror(Image.open(SAMPLES / "grace_hopper.jpg")).save(mirrored)
     bad = [corpus[k] for k in ("nonascii_bad", "zero_frames", "truncated_mp4")]
     out = tmp_path / "data"
     res = run("fakes", str(SAMPLES / "astronaut.jpg"), str(SAMPLES / "grace_hopper.jpg"), str(mirrored),
-              *(str(it.path) for it in bad), str(corpus["one_pixel"].path), "-o", str(out), "--max-frames", "1",
-              "--motion-frames", "0")
+              *(str(it.path) for it in bad), str(corpus["one_pixel"].path), str(SAMPLES / "astronaut_pan.mp4"),
+              "-o", str(out), "--max-frames", "1", "--every", "25", "--motion-frames", "20")
     check(res, 3, [it.path for it in bad], [it.problem for it in bad])
     info = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     assert sorted(Path(f["source"]).name for f in info["failures"]) == sorted(it.path.name for it in bad)
@@ -325,6 +325,13 @@ def test_fakes_batch_skips_bad_inputs_and_eval_skips_a_damaged_crop(corpus: dict
     res = run("eval", str(out), "--weights", str(classifier), "--split", "all", "-o", str(blocked))
     check(res, 1, [blocked], ["is a file"])
     assert listing(tmp_path / "b") == ["blocker"]
+    # a damaged landmark-motion sequence
+    motion = sorted((out / "motion").glob("*.npz"))
+    assert motion
+    motion[0].write_bytes(motion[0].read_bytes()[:100])
+    res = run("train", "landmarks", str(out), "-o", str(tmp_path / "lm.pt"), "--window", "10", "--stride", "5")
+    check(res, 1, [motion[0]], ["truncated or damaged"])
+    assert not (tmp_path / "lm.pt").exists()
 
 
 def test_eval_leaves_out_unreadable_media(corpus: dict[str, Item], classifier: Path, tmp_path: Path) -> None:
