@@ -296,7 +296,7 @@ def test_detect_all_bad_and_unwritable_output(corpus: dict[str, Item], tmp_path:
 
 
 def test_fakes_batch_then_eval_and_training_on_damaged_files(corpus: dict[str, Item], classifier: Path,
-                                                                    tmp_path: Path) -> None:
+                                                             tmp_path: Path) -> None:
     mirrored = tmp_path / "mirrored hopper.jpg"  # a third identity: fakes need a donor in the split
     ImageOps.mirror(Image.open(SAMPLES / "grace_hopper.jpg")).save(mirrored)
     bad = [corpus[k] for k in ("nonascii_bad", "zero_frames", "truncated_mp4")]
