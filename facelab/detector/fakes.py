@@ -101,6 +101,7 @@ from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker, TrackedFace, box_iou
+from facelab.io._common import folder_problem
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 from facelab.swap.oneshot import FaceSource, OneShotSource, SwapSettings, swap_face
@@ -758,7 +759,7 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(out, f"cannot create the data set folder ({exc.strerror or exc})") from None
+        raise OutputError(out, folder_problem(out.parent, exc)) from None
     work, resumed = WorkFolder.open(out, cfg.to_dict(), sources, resume=resume, overwrite=overwrite)
     if resumed:
         log.info("resuming the interrupted run in %s", work.root)
