@@ -37,7 +37,7 @@ from facelab.detector.crops import CropSpec, face_crop
 from facelab.detector.dataset import LABELS, read_dataset_info, read_manifest
 from facelab.detector.train import compute_metrics
 from facelab.errors import ConfigError, FacelabError, InputError
-from facelab.io import make_output_dir
+from facelab.io import check_output_dir, make_output_dir
 from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
 
@@ -252,6 +252,8 @@ def evaluate(weights: str | Path, target: str | Path, *, split: str = "val", fra
     target = Path(target)
     if not target.exists():
         raise InputError(target, "no such data set, folder or CSV")
+    if out_dir is not None:
+        check_output_dir(out_dir)  # before the scoring, which can take long
     clf = load_classifier(weights, device=device)
     if target.is_dir() and (target / "manifest.csv").is_file():
         kind, items = "dataset", _score_dataset(clf, target, split, batch_size)

@@ -7,7 +7,7 @@ the decisions (odd video sizes, truncated files, rotation), and :mod:`facelab.io
 a video's audio is copied.
 """
 
-from facelab.io._common import make_output_dir
+from facelab.io._common import check_output_dir, make_output_dir
 from facelab.io.audio import write_audio
 from facelab.io.image import (
     IMAGE_EXTS,
@@ -36,6 +36,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "batch_to_images",
+    "check_output_dir",
     "image_to_tensor",
     "images_to_batch",
     "is_image",

@@ -98,6 +98,17 @@ def _check_output_path(path: Path, overwrite: bool, exts: frozenset[str] | None)
     make_parent(path)
 
 
+def check_output_dir(folder: str | Path) -> None:
+    """Raise OutputError now, before any work, when output ``folder`` could not be created or
+    written: a file is in the way, or its nearest existing folder is not writable. Creates nothing."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(folder, folder_problem(folder))
+
+
 def make_output_dir(folder: str | Path) -> Path:
     """Create output ``folder`` (and its parents); OutputError naming what is in the way when it fails."""
     folder = Path(folder)
