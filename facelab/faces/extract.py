@@ -47,6 +47,7 @@ from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face, template
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import Detector, FaceTracker, TrackedFace
+from facelab.io import make_output_dir
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 
@@ -322,10 +323,7 @@ def extract(
         log.info("%s: %s", path, reason)
     if not jobs:
         return ExtractSummary([], skipped)
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(out_dir, f"cannot create the output folder ({exc.strerror or exc})") from None
+    make_output_dir(out_dir)
     if detector is None:
         detector = FaceDetector(device=device)
     known = [j.frames for j in jobs]
