@@ -259,7 +259,7 @@ def test_extract_all_bad_and_unwritable_output(corpus: dict[str, Item], tmp_path
     check(res, 1, [it.path for it in bad])
     assert not (tmp_path / "out").exists() or listing(tmp_path / "out") == []
     out = blocked_output(tmp_path, "crops")
-    check(run("extract", str(SAMPLES / "grace_hopper.jpg"), "-o", str(out)), 1, [out])
+    check(run("extract", str(SAMPLES / "grace_hopper.jpg"), "-o", str(out)), 1, [out], ["is a file"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +323,9 @@ def test_fakes_batch_then_eval_and_training_on_damaged_files(corpus: dict[str, I
     res = run("train", "detector", str(out), "-o", str(blocked), "--arch", "tiny", "--no-pretrained")
     check(res, 1, [blocked], ["is a file"])
     res = run("eval", str(out), "--weights", str(classifier), "--split", "all", "-o", str(blocked))
+    check(res, 1, [blocked], ["is a file"])
+    res = run("fakes", str(SAMPLES / "astronaut.jpg"), str(SAMPLES / "grace_hopper.jpg"), str(mirrored),
+              "-o", str(blocked), "--max-frames", "1", "--motion-frames", "0")
     check(res, 1, [blocked], ["is a file"])
     assert listing(tmp_path / "b") == ["blocker"]
     # a damaged landmark-motion sequence
