@@ -147,6 +147,24 @@ def test_permissions(tmp_path: Path) -> None:
             p.chmod(0o755)
 
 
+def test_permissions_as_a_user_sees_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same checks where root cannot run them: os.access answers as for a mode-000 file and a
+    read-only folder."""
+    import facelab.io._common as common
+    import facelab.io.image as image
+
+    monkeypatch.setattr(image.os, "access", lambda path, mode: False)
+    with pytest.raises(InputError, match="permission denied") as exc:
+        read_image(SAMPLES / "grace_hopper.jpg")
+    assert "grace_hopper.jpg" in str(exc.value)
+    monkeypatch.setattr(common.os, "access", lambda path, mode: False)
+    with pytest.raises(InputError, match="permission denied"):
+        probe_video(SAMPLES / "astronaut_pan.mp4")
+    with pytest.raises(OutputError, match="permission denied") as exc2:
+        common.check_output_dir(tmp_path / "new" / "deeper")
+    assert str(tmp_path) in str(exc2.value) and listing(tmp_path) == []
+
+
 def test_output_under_a_file_names_the_file(tmp_path: Path) -> None:
     out = blocked_output(tmp_path, "sub/x.png")
     with pytest.raises(OutputError, match="blocker is a file") as exc:
@@ -190,6 +208,18 @@ def test_translate_unwritable_output(translator: Path, tmp_path: Path) -> None:
               str(SAMPLES / "astronaut.jpg"), "-o", str(out))
     check(res, 1, [out], ["is a file"])  # one line for the folder, not one per input
     assert listing(tmp_path) == ["blocker"]
+
+
+def test_translate_read_only_output(translator: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    res = run("translate", "--weights", str(translator), str(SAMPLES / "grace_hopper.jpg"), "-o", str(ro / "out"))
+    check(res, 1, [ro / "out"], ["permission denied"])
+    assert listing(ro) == []
 
 
 # ---------------------------------------------------------------------------------------------
