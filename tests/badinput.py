@@ -26,9 +26,11 @@ import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 from PIL import Image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -113,7 +115,7 @@ def _audio_file(path: Path, seconds: float = 0.5, rate: int = 44100) -> Path:
     t = np.arange(int(seconds * rate)) / rate
     wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")
+        stream = cast(AudioStream, out.add_stream(codec, rate=rate, layout="mono"))
         fmt = "s16" if codec == "pcm_s16le" else "fltp"
         step = 1024
         for start in range(0, len(wave), step):
