@@ -160,6 +160,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     except BaseException:  # Ctrl-C, a crash: the journal keeps what finished, for --resume
         if journal is not None:
             journal.close()
+            click.echo(f"note: {len(journal)} finished inputs are kept in {journal.path}; run the same command "
+                       "with --resume to continue", err=True)
         raise
     finally:
         bar.close()

@@ -113,6 +113,13 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
     t0 = time.perf_counter()
     try:
         summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress)
+    except (KeyboardInterrupt, OSError):
+        from facelab.detector.fakes_state import work_folder
+
+        if work_folder(out).is_dir():
+            click.echo(f"note: the work so far is kept in {work_folder(out)}; run the same command with --resume "
+                       "to continue", err=True)
+        raise
     finally:
         for bar in bars.values():
             bar.close()

@@ -160,6 +160,11 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
             failed.append((job.src, str(exc)))
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
+        except KeyboardInterrupt:
+            if len(todo) > 1:
+                click.echo("note: finished outputs are kept; run the same command with --resume to continue",
+                           err=True)
+            raise
         finally:
             bar.close()
             files_bar.update(1)
