@@ -188,11 +188,14 @@ def _loading_commands(evil: Path, tmp: Path, inputs: dict[str, Path]) -> dict[st
         "detect --weights": ["detect", "--weights", str(evil), str(PHOTO)],
         "detect --landmark-model": ["detect", "--landmark-model", str(evil), "--no-gradcam", str(PHOTO)],
         "eval --weights": ["eval", str(inputs["fakes"]), "--weights", str(evil)],
+        "fakes --swap-model": ["fakes", str(PHOTO), "-o", str(tmp / "fakes"), "--swap-model", str(evil)],
+        "fakes --translator": ["fakes", str(PHOTO), "-o", str(tmp / "fakes"), "--translator", str(evil)],
     }
 
 
 @pytest.mark.parametrize("command", ["translate --weights", "swap --model", "detect --weights",
-                                     "detect --landmark-model", "eval --weights"])
+                                     "detect --landmark-model", "eval --weights", "fakes --swap-model",
+                                     "fakes --translator"])
 def test_malicious_weights_are_refused_by_every_loader(command: str, inputs: dict[str, Path], tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = craft_malicious(tmp_path / "evil.pt", marker)
