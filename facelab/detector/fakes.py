@@ -58,7 +58,10 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    (and must be a data set made here, holding ``dataset.json``). The work folder also records
    progress (:mod:`facelab.detector.fakes_state`): each source's pass-1 scan and, per source,
    that pass 2 is done, so ``resume=True`` after a crash or Ctrl-C skips that work and makes the
-   same data set an uninterrupted run makes.
+   same data set an uninterrupted run makes. Memory: what stays in memory per source is its
+   tracks' boxes and landmarks on the sampled frames and its manifest rows; frames stream, and
+   the donors' aligned faces are read back from the work folder when drawn (the last 32
+   identities cached), so memory does not grow with the number of files.
 
 Cost (one CPU thread, MTCNN): about 3 crops a second on a mix of 1080p video and 1-4 MP photos
 (swap, JPEG round trip and re-detection of the whole frame per fake); the motion stage adds
@@ -264,7 +267,8 @@ class _Scan:
     fps: float | None = None
     frames: int = 1  # frames in the file
     tracks: dict[int, list[_Sighting]] = field(default_factory=dict)
-    donors: dict[int, list[tuple[float, int, AlignedFace]]] = field(default_factory=dict)
+    # (quality, frame, aligned face); the face is None once saved to the work folder (loaded when drawn)
+    donors: dict[int, list[tuple[float, int, AlignedFace | None]]] = field(default_factory=dict)
     identity: dict[int, str] = field(default_factory=dict)  # kept tracks only
     window: tuple[int, int] | None = None  # [start, end) frames of the motion clip
 
@@ -469,8 +473,8 @@ def _redetect(detector: Any, frame: np.ndarray, box: np.ndarray) -> Face | None:
 
 
 def _pick_donor(rng: np.random.Generator, identity: str, split: str, splits: dict[str, str],
-                pool: dict[str, list[OneShotSource]]) -> tuple[str, OneShotSource] | None:
-    others = sorted(n for n, s in splits.items() if s == split and n != identity and pool.get(n))
+                pool: _DonorPool) -> tuple[str, OneShotSource] | None:
+    others = sorted(n for n, s in splits.items() if s == split and n != identity and pool.count(n))
     if not others:
         return None
     donor = others[int(rng.integers(len(others)))]
@@ -682,7 +686,7 @@ class _Context:
     detector: Any
     methods: list[_Method]
     splits: dict[str, str]
-    pool: dict[str, list[OneShotSource]]
+    pool: _DonorPool
 
 
 def _make_source(scan: _Scan, ctx: _Context, w: _Writer, progress: Callable[[int], None]) -> None:
@@ -777,7 +781,7 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         for scan in scans:
             scan.window = _choose_window(scan, cfg)
         # 5.-7. fakes, crops, motion
-        ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, _donor_pool(scans))
+        ctx = _Context(cfg, detector, [_method(m, models) for m in methods], splits, _DonorPool(scans, work))
         rows, motion_rows = _run_pass2(scans, ctx, work, summary, progress)
         if not any(r.label == "fake" for r in rows):
             why = "; ".join(f"{reason}: {n}" for reason, n in sorted(summary.skipped.items())) or "no face to swap"
@@ -825,6 +829,8 @@ def _scan_all(sources: list[_Source], detector: Any, cfg: FakesConfig, summary: 
             work.save_scan_failure(src, summary.failures[-1][1])
             continue
         work.save_scan(scans[-1])
+        # the donors' crops now live in the work folder; the pool reads them when drawn
+        scans[-1].donors = {t: [(q, i, None) for q, i, _ in heap] for t, heap in scans[-1].donors.items()}
     summary.faceless = [s.source.path for s in scans if not s.tracks]
     return scans
 
@@ -842,14 +848,37 @@ def _check_donors(splits: dict[str, str], methods: tuple[str, ...], summary: Fak
                             "(four or more identities give one-shot fakes in both splits)")
 
 
-def _donor_pool(scans: list[_Scan]) -> dict[str, list[OneShotSource]]:
-    """identity -> its one-shot faces, best first per source (folder mode: from every source of the person)."""
-    pool: dict[str, list[OneShotSource]] = {}
-    for scan in scans:
-        for tid, name in scan.identity.items():
-            pool.setdefault(name, []).extend(OneShotSource(aligned=a, path=f"{scan.source.path}#frame{i}")
-                                             for _, i, a in sorted(scan.donors[tid], key=lambda d: -d[0]))
-    return pool
+class _DonorPool:
+    """identity -> its one-shot faces, best first per source (folder mode: from every source of the person).
+
+    The aligned faces stay in the work folder and are read when an identity is drawn as a donor,
+    keeping the last ``cache`` identities: memory does not grow with the number of identities.
+    """
+
+    def __init__(self, scans: list[_Scan], work: WorkFolder, cache: int = 32) -> None:
+        self.work, self.cache = work, cache
+        # identity -> [(source, track, [(position in the saved list, frame)], best first)]
+        self.entries: dict[str, list[tuple[_Source, int, list[tuple[int, int]]]]] = {}
+        for scan in scans:
+            for tid, name in scan.identity.items():
+                order = sorted(enumerate(scan.donors[tid]), key=lambda d: -d[1][0])
+                self.entries.setdefault(name, []).append((scan.source, tid, [(k, d[1]) for k, d in order]))
+        self._loaded: dict[str, list[OneShotSource]] = {}
+
+    def count(self, name: str) -> int:
+        return sum(len(order) for _, _, order in self.entries.get(name, []))
+
+    def __getitem__(self, name: str) -> list[OneShotSource]:
+        faces = self._loaded.pop(name, None)
+        if faces is None:
+            faces = []
+            for source, tid, order in self.entries[name]:
+                aligned = self.work.load_donors(source.key, tid)
+                faces.extend(OneShotSource(aligned=aligned[k], path=f"{source.path}#frame{i}") for k, i in order)
+        self._loaded[name] = faces  # most recently used last
+        while len(self._loaded) > self.cache:
+            del self._loaded[next(iter(self._loaded))]
+        return faces
 
 
 def _run_pass2(scans: list[_Scan], ctx: _Context, work: WorkFolder, summary: FakesSummary,

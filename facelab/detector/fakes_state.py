@@ -142,8 +142,23 @@ class WorkFolder:
     def save_scan_failure(self, source: _Source, reason: str) -> None:
         _write_json(self.progress / "scan" / f"{source.key}.json", {"key": source.key, "failed": reason})
 
+    def load_donors(self, key: str, tid: int) -> list[AlignedFace]:
+        """The saved one-shot donor faces of track ``tid`` of source ``key``, in their saved order."""
+        doc = json.loads((self.progress / "scan" / f"{key}.json").read_text(encoding="utf-8"))
+        rows = doc["donors"][str(tid)]
+        if not rows:
+            return []
+        with np.load(self.progress / "scan" / f"{key}.npz", allow_pickle=False) as z:
+            crop, M, M_inv, lm = (z[f"d{tid}_{n}"] for n in ("crop", "M", "Minv", "lm"))
+        return [AlignedFace(crop=crop[i], M=M[i], M_inv=M_inv[i], landmarks=lm[i], size=int(size), margin=float(margin))
+                for i, (_, _, size, margin) in enumerate(rows)]
+
     def load_scan(self, source: _Source) -> _Scan | str | None:
-        """The saved pass-1 result of ``source``: a scan, its failure reason, or None (not scanned yet)."""
+        """The saved pass-1 result of ``source``: a scan, its failure reason, or None (not scanned yet).
+
+        The donors' aligned faces are left on disk (``None`` in ``scan.donors``): :meth:`load_donors`
+        reads them when a fake needs them, so memory does not grow with the number of identities.
+        """
         from facelab.detector.fakes import _Scan, _Sighting
 
         try:
@@ -154,7 +169,7 @@ class WorkFolder:
             return str(doc["failed"])
         try:
             with np.load(self.progress / "scan" / f"{source.key}.npz", allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
+                arrays = {k: z[k] for k in z.files if k.startswith("t")}
         except (OSError, ValueError):
             return None
         scan = _Scan(source, fps=doc["fps"], frames=int(doc["frames"]))
@@ -163,10 +178,7 @@ class WorkFolder:
             scan.tracks[int(t)] = [_Sighting(int(frame), Face(boxes[i], float(score), lms[i]), bool(detected))
                                    for i, (frame, detected, score) in enumerate(rows)]
         for t, rows in doc["donors"].items():
-            scan.donors[int(t)] = [(float(q), int(index), AlignedFace(
-                crop=arrays[f"d{t}_crop"][i], M=arrays[f"d{t}_M"][i], M_inv=arrays[f"d{t}_Minv"][i],
-                landmarks=arrays[f"d{t}_lm"][i], size=int(size), margin=float(margin)))
-                for i, (q, index, size, margin) in enumerate(rows)]
+            scan.donors[int(t)] = [(float(q), int(index), None) for q, index, _, _ in rows]
         return scan
 
     # ------------------------------------------------------------------------- pass 2
