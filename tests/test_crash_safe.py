@@ -26,7 +26,9 @@ from PIL import Image
 from facelab.checkpoint import atomic_save, remove_stale_temps, safe_load
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.train import DetectorTrainConfig, train_detector
-from facelab.errors import TrainingInterrupted
+from facelab.config import TrainConfig, defaults_for
+from facelab.errors import ConfigError, TrainingInterrupted
+from facelab.translate.trainer import train
 
 sys.path.insert(0, str(Path(__file__).parent / "detector"))  # the tiny data set builder, any import mode
 from test_train import build_tiny_dataset  # noqa: E402
@@ -272,10 +274,22 @@ def test_detector_signal_mid_epoch_resumes_with_the_next_batch(fakes: Path, stra
     state = read_checkpoint(tmp_path / "mid" / "last.pt")
     assert state["meta"]["epoch"] == 1 and state["train"]["step"] == 3 and state["train"]["iteration"] == 9
     assert signal.getsignal(signum) is handler  # the training's handler is put back
+    with pytest.raises(ConfigError, match="middle of an epoch with --batch-size 2"):
+        train_detector(replace(cfg, resume=True, batch_size=4))
     seen: list[int] = []
     train_detector(replace(cfg, resume=True), on_step=lambda info: seen.append(info["iteration"]))
     assert seen[0] == 10 and seen[-1] == 72
     assert_same_detector_run(straight_detector, tmp_path / "mid")
+
+
+def test_pix2pix_mid_epoch_checkpoint_needs_its_batch_size(pairs: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(model="pix2pix", dataroot=str(pairs), out=str(tmp_path / "run"), **defaults_for("pix2pix"))
+    cfg = replace(cfg, netG="resnet_6blocks", ngf=4, ndf=4, load_size=36, crop_size=32, batch_size=1, workers=0,
+                  max_steps=3)  # 3 of the epoch's 4 batches
+    train(cfg)
+    with pytest.raises(ConfigError, match="middle of an epoch with --batch-size 1"):
+        train(replace(cfg, resume=True, batch_size=2, max_steps=None))
+    train(replace(cfg, resume=True, max_steps=5))  # the same batch size goes on
 
 
 # --------------------------------------------------------------------------------------------

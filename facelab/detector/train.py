@@ -455,6 +455,10 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
             torch.cuda.set_rng_state_all(tr["rng"]["cuda"])
         start_epoch, iteration, best = int(state["meta"]["epoch"]), int(tr["iteration"]), tr["best"]
         start_step, run_loss0, n_seen0 = int(tr.get("step", 0)), float(tr.get("run_loss", 0.0)), int(tr.get("n_seen", 0))
+        saved_batch = state["meta"].get("config", {}).get("batch_size", cfg.batch_size)
+        if start_step and saved_batch != cfg.batch_size:
+            raise ConfigError(f"{last} was saved in the middle of an epoch with --batch-size {saved_batch}; resume "
+                              "it with that batch size (change it once an epoch has finished)")
         last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
         log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
     make_output_dir(out)

@@ -262,6 +262,14 @@ def restore_training_state(state: Any, path: Path, model: CycleGAN | Pix2Pix | F
                            f"({type(exc).__name__}: {exc}); was it written by another facelab version?") from None
 
 
+def _check_mid_epoch(meta: dict[str, Any], path: Path, batch_size: int) -> None:
+    """A mid-epoch checkpoint resumes by skipping the batches already done: same batch size only."""
+    saved = meta.get("config", {}).get("batch_size", batch_size)
+    if meta.get("epoch_iter", 0) and saved != batch_size:
+        raise ConfigError(f"{path} was saved in the middle of an epoch with --batch-size {saved}; resume it with "
+                          f"that batch size (change it once an epoch has finished)")
+
+
 def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     """Train `cfg.model` on `cfg.dataroot`, writing everything to `cfg.out`; returns the run folder.
 
@@ -317,6 +325,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     if cfg.resume:
         state = safe_load(latest, map_location=device)
         restore_training_state(state, latest, model, scheds)
+        _check_mid_epoch(state["meta"], latest, cfg.batch_size)
         start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
         html_entries = [tuple(e) for e in state["meta"].get("html", [])]
         log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
