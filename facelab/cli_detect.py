@@ -128,7 +128,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     for path, reason in skipped:
         click.echo(f"error: {path}: {reason}", err=True)
     todo = [f for f in files if journal is None or not journal.done(f)]
-    if len(todo) < len(files):
+    if journal is not None and len(todo) < len(files):
         echo(ctx, f"resume: {len(files) - len(todo)} of {len(files)} inputs already analysed ({journal.path})")
     done = failed = 0
     bar = tqdm(unit="frame", desc="detect", dynamic_ncols=True, disable=quiet or not todo)
@@ -154,8 +154,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             if r.error is not None:
                 tqdm.write(f"error: {r.error}", file=sys.stderr)
             elif not quiet:
-                p = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
-                tqdm.write(f"{r.path}: {r.verdict} (fake probability {p})"
+                prob = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
+                tqdm.write(f"{r.path}: {r.verdict} (fake probability {prob})"
                            + (f": {r.reasons[0]}" if r.reasons else ""))
     except BaseException:  # Ctrl-C, a crash: the journal keeps what finished, for --resume
         if journal is not None:

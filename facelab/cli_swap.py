@@ -106,7 +106,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
             raise InputError(target, "no such file")
         if (kind == "image") != is_image(out) or (kind == "video") != is_video(out):
             ctx.fail(f"-o {out}: a {kind} target needs a {kind} output extension")
-        jobs, failures = [Job(target, out, kind)], []
+        jobs: list[Job] = [Job(target, out, kind)]
+        failures: list[tuple[Path, str]] = []
         if out.exists() and target.exists() and out.resolve() == target.resolve():
             from facelab.errors import OutputError
 

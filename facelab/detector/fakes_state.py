@@ -126,15 +126,18 @@ class WorkFolder:
                                     else np.zeros((0, 5, 2), np.float32))
         donors: dict[str, list[list[Any]]] = {}
         for tid, heap in scan.donors.items():
-            donors[str(tid)] = [[q, index, a.size, a.margin] for q, index, a in heap]
-            if not heap:
-                continue
-            for name, get in (("crop", lambda a: a.crop), ("M", lambda a: a.M), ("Minv", lambda a: a.M_inv),
-                              ("lm", lambda a: a.landmarks)):
-                arrays[f"d{tid}_{name}"] = np.stack([np.asarray(get(a)) for _, _, a in heap])
+            faces = [a for _, _, a in heap if a is not None]
+            if len(faces) != len(heap):
+                raise ValueError(f"{scan.source.key}: this scan's donor faces were already saved and dropped")
+            donors[str(tid)] = [[q, index, a.size, a.margin] for (q, index, _), a in zip(heap, faces)]
+            if faces:
+                arrays[f"d{tid}_crop"] = np.stack([a.crop for a in faces])
+                arrays[f"d{tid}_M"] = np.stack([a.M for a in faces])
+                arrays[f"d{tid}_Minv"] = np.stack([a.M_inv for a in faces])
+                arrays[f"d{tid}_lm"] = np.stack([np.asarray(a.landmarks) for a in faces])
         key = scan.source.key
         tmp = self.progress / "scan" / f".{key}.tmp.npz"
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, self.progress / "scan" / f"{key}.npz")
         _write_json(self.progress / "scan" / f"{key}.json",
                     {"key": key, "fps": scan.fps, "frames": scan.frames, "tracks": tracks, "donors": donors})

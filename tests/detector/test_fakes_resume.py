@@ -6,6 +6,7 @@ raising from the progress callback after N units, which stops the run where a ki
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ class Crash(Exception):
     """Stands in for a kill."""
 
 
-def crash_after(stage: str, n: int, seen: list[tuple[str, int]]):
+def crash_after(stage: str, n: int, seen: list[tuple[str, int]]) -> Callable[[str, int, int | None], None]:
     count = {"n": 0}
 
     def on_progress(s: str, k: int, total: int | None) -> None:
