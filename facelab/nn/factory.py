@@ -9,6 +9,8 @@ Nets are built on the CPU in float32; the caller moves them with `.to(device)`.
 
 from __future__ import annotations
 
+import importlib
+
 import re
 from collections import OrderedDict
 from typing import Any, Callable, Mapping
@@ -83,7 +85,7 @@ def pixel(input_nc: int = 3, ndf: int = 64, norm: str = "batch", n_layers_D: int
 def _register_builtins() -> None:
     """Import the modules that register networks living outside nn/ (the face-swap autoencoder),
     so the registry is the same whatever the caller imported first."""
-    import facelab.swap.autoencoder  # noqa: F401  (registers "faceswap_ae")
+    importlib.import_module("facelab.swap.autoencoder")  # registers "faceswap_ae"
 
 
 def list_models() -> dict[str, list[str]]:
