@@ -86,7 +86,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     g: Globals = ctx.obj
     device = g.device if g is not None else "auto"
     quiet = g is not None and g.verbosity < 0
-    files, skipped = list_media(inputs)
+    files, skipped = list_media(inputs, keep_bad_files=True)  # bad files become failed records
     outs = [p for p in (json_out, csv_out, report) if p is not None]
     if resume and not outs:
         ctx.fail("--resume continues the journal of --json, --csv or --report; pass the same outputs as before")

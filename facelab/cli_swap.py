@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.cli_translate import provenance_options, train_with_bar
-from facelab.errors import ConfigError, FacelabError
+from facelab.errors import ConfigError, as_item_error
 
 EXAMPLES = """
 \b
@@ -157,7 +157,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
                 rec = swap_video_file(face_source, job.src, job.dst, detector, settings, selection=selection,
                                       detect_every=detect_every, overwrite=replace, label=label,
                                       watermark=watermark, on_frame=on_frame)
-        except FacelabError as exc:
+        except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
+            exc = as_item_error(job.src, exc)
             failed.append((job.src, str(exc)))
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.config import TrainConfig, defaults_for
-from facelab.errors import FacelabError
+from facelab.errors import as_item_error
 
 EXAMPLES_TRANSLATE = """
 \b
@@ -136,7 +136,8 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
             result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
                              label=label, watermark=watermark)
             frames += result.frames
-        except FacelabError as exc:
+        except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
+            exc = as_item_error(job.src, exc)
             failed.append((job.src, str(exc)))
             tqdm.write(f"error: {exc}", file=sys.stderr)
         finally:

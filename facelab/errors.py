@@ -52,3 +52,20 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.iteration = iteration
         super().__init__(f"stopped at iteration {iteration}; checkpoint saved to {checkpoint}; "
                          "continue with the same command and --resume")
+
+
+def as_item_error(path: str | Path, exc: Exception) -> FacelabError:
+    """The error of one item of a batch job, as a one-line FacelabError naming the item.
+
+    A FacelabError passes through. Anything else is a bug, but one bad item must not stop a
+    batch of thousands: it becomes an InputError for that item, and the traceback goes to the
+    log (shown with `-v`).
+    """
+    if isinstance(exc, FacelabError):
+        return exc
+    import logging
+
+    logging.getLogger("facelab").info("unexpected error on %s", path, exc_info=exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return InputError(path, f"unexpected {type(exc).__name__}{': ' + first if first else ''} "
+                            "(a facelab bug; -v shows the traceback)")

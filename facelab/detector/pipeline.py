@@ -36,7 +36,7 @@ import numpy as np
 from facelab.detector.crops import face_crop
 from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
 from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
-from facelab.errors import ConfigError, FacelabError, InputError
+from facelab.errors import ConfigError, InputError, as_item_error
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.image import is_image, read_image
@@ -93,8 +93,14 @@ class DetectConfig:
         return asdict(self)
 
 
-def list_media(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Expand files and folders (recursively) into media files; returns ``(files, skipped)``."""
+def list_media(inputs: Iterable[str | Path], *, keep_bad_files: bool = False
+               ) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Expand files and folders (recursively) into media files; returns ``(files, skipped)``.
+
+    With ``keep_bad_files``, a named file that is missing or not media stays in ``files`` (in
+    order), so that the batch reports it as a failed item, in its JSON too; only folders without
+    media are ``skipped``.
+    """
     files: list[Path] = []
     skipped: list[tuple[Path, str]] = []
     for raw in inputs:
@@ -105,10 +111,10 @@ def list_media(inputs: Iterable[str | Path]) -> tuple[list[Path], list[tuple[Pat
             if not found:
                 skipped.append((p, "folder holds no images or videos"))
             files.extend(found)
+        elif keep_bad_files or (p.exists() and (is_image(p) or is_video(p))):
+            files.append(p)
         elif not p.exists():
             skipped.append((p, "no such file or folder"))
-        elif is_image(p) or is_video(p):
-            files.append(p)
         else:
             skipped.append((p, "not an image or video by its extension"))
     return files, skipped
@@ -259,6 +265,8 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifie
         return _detect_image(path, cfg, detector, classifier, cnn_skipped)
     if is_video(path):
         return _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
     raise InputError(path, "not an image or video by its extension")
 
 
@@ -408,7 +416,8 @@ def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: Any, cla
         try:
             yield detect_file(p, cfg, detector=detector, classifier=classifier, scorer=scorer,
                               cnn_skipped=cnn_skipped, motion_skipped=motion_skipped, on_frame=on_frame)
-        except FacelabError as exc:
+        except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
+            exc = as_item_error(p, exc)
             log.debug("detect failed on %s", p, exc_info=True)
             yield MediaResult(path=str(p), kind="image" if is_image(p) else "video", verdict="UNCERTAIN",
                               fake_probability=None, reasons=[], cnn=SignalResult(ran=False), motion=SignalResult(ran=False),

@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from facelab import __version__
-from facelab.errors import ConfigError, FacelabError, InputError, OutputError
+from facelab.errors import ConfigError, FacelabError, InputError, OutputError, as_item_error
 from facelab.faces.align import AlignedFace, align_face, template
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import Detector, FaceTracker, TrackedFace
@@ -361,7 +361,8 @@ def run_extract_job(
             _extract_video(job, detector, cfg, overwrite, result, on_frames)
         else:
             _extract_images(job, detector, cfg, overwrite, result, on_frames)
-    except FacelabError as exc:
+    except Exception as exc:  # one bad input must not stop the batch (as_item_error logs bugs)
+        exc = as_item_error(job.source, exc)
         result.error = exc.problem if isinstance(exc, InputError) and exc.path == job.source else str(exc)
     result.seconds = time.perf_counter() - t0
     return result

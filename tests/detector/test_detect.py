@@ -127,3 +127,28 @@ def test_cli_detect_without_weights_explains(tmp_path: Path) -> None:
     assert doc[0]["signals"]["cnn"]["ran"] is False and "facelab fakes" in doc[0]["signals"]["cnn"]["skipped_reason"]
     res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--weights", str(tmp_path / "nope")])
     assert res.exit_code == 1 and "nope" in res.output and "Traceback" not in res.output
+
+
+def test_cli_detect_json_lists_missing_and_non_media_inputs(tmp_path: Path) -> None:
+    _register()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not media")
+    out = tmp_path / "v.json"
+    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "grace_hopper.jpg"), str(tmp_path / "gone.mp4"), str(notes),
+                                   "--json", str(out)])
+    assert res.exit_code == 3, res.output
+    doc = json.loads(out.read_text())
+    assert [Path(d["path"]).name for d in doc] == ["grace_hopper.jpg", "gone.mp4", "notes.txt"]
+    assert doc[0]["error"] is None
+    assert "gone.mp4" in doc[1]["error"] and "not an image or video" in doc[2]["error"]
+    assert res.output.count("error:") == 2
+
+
+def test_unexpected_error_becomes_one_item_error(tmp_path: Path) -> None:
+    from facelab.errors import InputError, as_item_error
+
+    err = as_item_error(tmp_path / "a.mp4", ValueError("bad shape (3,)\nsecond line"))
+    assert isinstance(err, InputError) and err.path == tmp_path / "a.mp4"
+    assert str(err).endswith("unexpected ValueError: bad shape (3,) (a facelab bug; -v shows the traceback)")
+    same = InputError(tmp_path, "x")
+    assert as_item_error(tmp_path, same) is same
