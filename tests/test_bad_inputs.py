@@ -390,6 +390,7 @@ def test_train_cyclegan_names_the_bad_image(corpus: dict[str, Item], tmp_path: P
               "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--max-steps", "4", "--workers", "0",
               "--n-epochs", "1", "--n-epochs-decay", "0", "--no-flip")
     check(res, 1, [corpus["nonascii_bad"].path], ["truncated"])
+    assert not (tmp_path / "run").exists()  # failed before its first checkpoint: no half-made run folder
     (data / "trainB" / corpus["nonascii_bad"].path.name).unlink()
     blocked = blocked_output(tmp_path / "b", "run")
     res = run("train", "cyclegan", str(data), "-o", str(blocked), "--max-steps", "1")

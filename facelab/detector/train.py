@@ -43,6 +43,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import threading
 import time
@@ -461,6 +462,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                               "it with that batch size (change it once an epoch has finished)")
         last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
         log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
+    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
     make_output_dir(out)
     cfg.save(out / "config.json")
     jsonl = out / "metrics.jsonl"
@@ -551,6 +553,10 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                      " (best)" if improved else "")
             if stop["flag"] and epoch + 1 < cfg.epochs:
                 raise TrainingInterrupted(last, iteration)
+    except Exception:
+        if fresh and not last.is_file():  # failed before anything resumable: leave no half-made run
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -329,6 +330,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
         html_entries = [tuple(e) for e in state["meta"].get("html", [])]
         log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
+    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
     make_output_dir(out)
     (out / "images").mkdir(exist_ok=True)
     cfg.save(out / "config.json")
@@ -397,6 +399,11 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         # 6. final state: full checkpoint for --resume, generators alone for translate
         checkpoint(epoch, epoch_iter)
         atomic_save(inference_export(model, cfg, epoch, iteration), out / "final.pt")
+    except Exception:
+        if fresh and not latest.is_file():  # failed before anything resumable: leave no half-made run
+            logger.close()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         logger.close()
         for s, h in old_handlers.items():
