@@ -10,6 +10,7 @@ import click
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.shard import Shard, input_key, shard_option
 
 EXAMPLES_DETECT = """
 \b
@@ -19,6 +20,8 @@ Examples:
   facelab detect videos/ --weights runs/detector --frames 32 --csv frames.csv
   facelab detect photo.jpg --weights runs/detector/best.pt
   facelab detect videos/ --weights runs/detector --json v.json --report r.html --resume   # after a crash
+  facelab detect videos/ --weights runs/detector --json s2.json --report s2.html --shard 2/4
+  facelab detect --merge s1.json s2.json s3.json s4.json s*.html --json all.json --report all.html
 
 \b
 Each input gets one line: VERDICT (fake probability) and the main reason. Verdicts are REAL,
@@ -31,6 +34,13 @@ Long runs: with --json, --csv or --report each finished input is appended to a j
 memory does not grow with the number of files. After a crash or Ctrl-C, run the same command
 with --resume: inputs already analysed (same path, size and mtime) are skipped, failed ones are
 retried, and the outputs cover all of them.
+
+\b
+Many machines: --shard I/N analyses the I-th of N shares of the inputs (picked by a hash of
+each input's path; every shard lists all inputs). Give each shard its own outputs, then
+--merge their JSON files (and HTML reports) into the outputs one run would have written, in
+the same order; the merge fails if an input is missing or twice. docs/cluster.md has a
+SLURM job-array recipe.
 """
 
 
@@ -67,11 +77,15 @@ retried, and the outputs cover all of them.
               help="Replace existing --json/--csv/--report files (and the journal of an interrupted run).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its journal: skip inputs it already analysed.")
+@shard_option
+@click.option("--merge", is_flag=True,
+              help="Merge finished shards instead of analysing: the arguments are the --json files (and "
+                   "--report pages) of all --shard runs; writes --json/--csv/--report for the whole.")
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
            detect_every: int, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
-           batch_size: int, overwrite: bool, resume: bool) -> None:
+           batch_size: int, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (needs --weights) and a
@@ -86,8 +100,19 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     g: Globals = ctx.obj
     device = g.device if g is not None else "auto"
     quiet = g is not None and g.verbosity < 0
-    files, skipped = list_media(inputs, keep_bad_files=True)  # bad files become failed records
     outs = [p for p in (json_out, csv_out, report) if p is not None]
+    if merge:
+        _merge(ctx, inputs, json_out=json_out, csv_out=csv_out, report=report, overwrite=overwrite)
+        return
+    files, skipped = list_media(inputs, keep_bad_files=True)  # bad files become failed records
+    tags = None  # with --shard: each record says where its input was in the whole list, for --merge
+    if shard is not None:
+        total = len(files)
+        mine = shard.select(files, key=lambda f: input_key(f, inputs))
+        files = [f for _, f in mine]
+        tags = [{"shard": {"shard": str(shard), "position": k, "inputs": total}} for k, _ in mine]
+        skipped = [s for s in skipped if shard.owns(input_key(s[0], inputs))]
+        echo(ctx, f"shard {shard}: {len(files)} of {total} inputs")
     if resume and not outs:
         ctx.fail("--resume continues the journal of --json, --csv or --report; pass the same outputs as before")
     if resume and overwrite:
@@ -109,6 +134,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             jpath.unlink(missing_ok=True)
         settings = run_settings(cfg.to_dict(), weights=weights, landmark_model=landmark_model,
                                 report=report is not None)
+        if shard is not None:  # a resumed shard must be the same shard
+            settings["shard"] = str(shard)
         journal = DetectJournal.open(jpath, settings, resume=resume)
 
     classifier = None
@@ -167,7 +194,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         bar.close()
 
     if journal is not None:
-        journal.write_outputs(files, json_out=json_out, csv_out=csv_out, report=report)
+        journal.write_outputs(files, json_out=json_out, csv_out=csv_out, report=report, tags=tags)
         journal.remove()
     done += len(files) - len(todo)  # analysed by the interrupted run
     failed += len(skipped)
@@ -176,6 +203,43 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
               + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else ""))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if done == 0 else EXIT_PARTIAL)
+
+
+def _merge(ctx: click.Context, inputs: tuple[Path, ...], *, json_out: Path | None, csv_out: Path | None,
+           report: Path | None, overwrite: bool) -> None:
+    """``detect --merge``: the shards' JSON files (and HTML reports) -> the outputs of one run."""
+    from click.core import ParameterSource
+
+    from facelab.detector.merge import merge_records, write_merged
+    from facelab.errors import OutputError
+
+    for param in ctx.command.params:
+        if param.name not in {"inputs", "json_out", "csv_out", "report", "overwrite", "merge"} \
+                and ctx.get_parameter_source(param.name or "") not in (None, ParameterSource.DEFAULT):
+            ctx.fail(f"--merge only combines the shards' outputs; {param.opts[0]} belongs to the shard runs")
+    outs = [p for p in (json_out, csv_out, report) if p is not None]
+    if not outs:
+        ctx.fail("--merge writes --json, --csv and/or --report; pass at least one")
+    jsons = [p for p in inputs if p.suffix.lower() == ".json"]
+    pages = [p for p in inputs if p.suffix.lower() in (".html", ".htm")]
+    other = [p for p in inputs if p not in jsons and p not in pages]
+    if other or not jsons:
+        ctx.fail(f"--merge takes the shards' --json files (.json) and --report pages (.html), got {other[0]}"
+                 if other else "--merge needs the shards' --json files")
+    for p in outs:
+        if p.resolve() in {f.resolve() for f in inputs}:
+            raise OutputError(p, "is one of the shard files; choose another output name")
+        if p.exists() and not overwrite:
+            raise OutputError(p, "exists; pass --overwrite to replace it")
+    records = merge_records(jsons)
+    write_merged(records, json_out=json_out, csv_out=csv_out, report=report, shard_reports=pages)
+    failed = sum(1 for r in records if r.get("error"))
+    tally = ", ".join(f"{n} {v}" for v in ("REAL", "FAKE", "UNCERTAIN")
+                      if (n := sum(1 for r in records if not r.get("error") and r.get("verdict") == v)))
+    echo(ctx, f"merged {len(records)} inputs from {len(jsons)} files ({tally or 'none analysed'}"
+              + (f", {failed} failed" if failed else "") + ") -> " + ", ".join(str(p) for p in outs))
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILED if failed == len(records) else EXIT_PARTIAL)
 
 
 def register(cli: click.Group) -> None:

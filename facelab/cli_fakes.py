@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.cli_translate import _bar
+from facelab.shard import Shard, shard_option
 
 EXAMPLES = """
 \b
@@ -21,6 +22,8 @@ Examples:
   facelab train detector data/fakes -o runs/detector             # the crop classifier
   facelab train landmarks data/fakes -o runs/motion.pt           # the landmark-motion classifier
   facelab fakes clips/ -o data/fakes --resume                    # continue after a crash or Ctrl-C
+  facelab fakes clips/ -o parts/2 --shard 2/4                    # a quarter of the sources
+  facelab fakes --merge parts/1 parts/2 parts/3 parts/4 -o data/fakes   # the four parts as one
 
 \b
 Writes DATASET/manifest.csv (path, label, split, identity, source, frame, track, method,
@@ -32,6 +35,13 @@ split into train and val; a fake's donor is always from its target's split.
 The data set is built in a hidden work folder beside -o (.NAME.work) and renamed into place at
 the end. An interrupted run leaves that folder with its progress: the same command with --resume
 skips the sources already scanned and made, and gives the same data set as an uninterrupted run.
+
+\b
+Many machines: --shard I/N builds a part from the I-th of N shares of the sources (every
+shard lists all inputs; --identity folder keeps each person in one shard). Identities are
+then split by a hash of their name, so every shard agrees, and one-shot donors come from the
+shard's own people of the same split. --merge PARTS... -o DATASET joins all N parts and checks
+that they fit (docs/cluster.md).
 """
 
 
@@ -75,10 +85,14 @@ def _methods(ctx: click.Context, param: click.Parameter, value: str | None) -> t
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing data set at -o (and the work folder of an interrupted run).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (same inputs and options).")
+@shard_option
+@click.option("--merge", is_flag=True,
+              help="Join the parts (-o folders) of all --shard runs, given as the arguments, into -o.")
 @click.pass_context
 def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, max_frames: int,
           methods: tuple[str, ...] | None, swap_model: Path | None, translator: Path | None, val_fraction: float,
-          identity: str, motion_frames: int, min_size: float, seed: int, overwrite: bool, resume: bool) -> None:
+          identity: str, motion_frames: int, min_size: float, seed: int, overwrite: bool, resume: bool,
+          shard: Shard | None, merge: bool) -> None:
     """Build a labelled real/fake face-crop data set from real photos and videos.
 
     Faces are detected and tracked; each track (or folder, with --identity folder) is an
@@ -92,6 +106,9 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
     from facelab.detector.fakes import FakesConfig, build_fakes
 
     g: Globals = ctx.obj
+    if merge:
+        _merge(ctx, list(inputs), out, overwrite)
+        return
     if methods is not None and "learned" in methods and swap_model is None:
         ctx.fail("--methods learned needs --swap-model RUN")
     if methods is not None and "translate" in methods and translator is None:
@@ -112,7 +129,8 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
 
     t0 = time.perf_counter()
     try:
-        summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress)
+        summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress,
+                              shard=shard)
     except (KeyboardInterrupt, OSError):
         from facelab.detector.fakes_state import work_folder
 
@@ -146,6 +164,28 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
               f"sequences in {dt:.1f}s -> {out}" + (f"; {len(summary.failures)} input(s) failed" if summary.failures else ""))
     if summary.failures:
         raise click.exceptions.Exit(EXIT_PARTIAL if summary.total() else EXIT_FAILED)
+
+
+def _merge(ctx: click.Context, parts: list[Path], out: Path, overwrite: bool) -> None:
+    """``fakes --merge``: the parts of ``--shard`` runs -> one data set."""
+    from click.core import ParameterSource
+
+    from facelab.detector.fakes_merge import merge_fakes
+
+    for param in ctx.command.params:
+        if param.name not in {"inputs", "out", "overwrite", "merge"} \
+                and ctx.get_parameter_source(param.name or "") not in (None, ParameterSource.DEFAULT):
+            ctx.fail(f"--merge only joins the parts; {param.opts[0]} belongs to the shard runs")
+    t0 = time.perf_counter()
+    summary = merge_fakes(parts, out, overwrite=overwrite)
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    splits = ", ".join(f"{split} {summary.crops.get(split, {}).get('real', 0)} real / "
+                       f"{summary.crops.get(split, {}).get('fake', 0)} fake "
+                       f"({sum(1 for s in summary.identities.values() if s == split)} identities)"
+                       for split in ("train", "val"))
+    echo(ctx, f"merged {summary.parts} parts: {splits}; {summary.motion} motion sequences in "
+              f"{time.perf_counter() - t0:.1f}s -> {out}")
 
 
 def register(cli: click.Group) -> None:

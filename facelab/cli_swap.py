@@ -12,8 +12,9 @@ from click.core import ParameterSource
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
-from facelab.cli_translate import provenance_options, train_with_bar
+from facelab.cli_translate import provenance_options, shard_jobs, train_with_bar
 from facelab.errors import ConfigError, as_item_error
+from facelab.shard import Shard, shard_option
 
 EXAMPLES = """
 \b
@@ -24,13 +25,16 @@ Examples:
   facelab swap --model runs/bob2alice --target bob.mp4 -o bob_as_alice.mp4
   facelab swap --source alice.jpg --target clips/ -o swapped/ --watermark     # every video of a folder
   facelab swap --source alice.jpg --target clips/ -o swapped/ --resume        # after an interruption
+  facelab swap --source alice.jpg --target clips/ -o swapped/ --shard 3/8     # one of 8 machines
 
 \b
 Several --target values or a folder need -o to be a folder: each output is OUT/<relative path>,
 written as soon as it is done (the file, then its sidecar OUT.json, each atomically). An output
 that exists is an error unless --overwrite (as in `facelab translate`); --resume skips finished
 ones (file and sidecar present) and redoes the rest. A target that fails is reported and the
-others go on: exit code 3 when some failed, 1 when all did.
+others go on: exit code 3 when some failed, 1 when all did. With --shard I/N only the I-th
+share of the targets is done; the N shards write into the same -o folder, which then holds
+every output, as one run would (docs/cluster.md).
 """
 
 
@@ -66,11 +70,12 @@ others go on: exit code 3 when some failed, 1 when all did.
 @provenance_options
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @click.option("--resume", is_flag=True, help="Skip targets whose output and sidecar already exist; redo the rest.")
+@shard_option
 @click.pass_context
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
          out: Path, largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
          feather: float, landmarks: str, mask: str, detect_every: int, label: bool, watermark: str | None,
-         overwrite: bool, resume: bool) -> None:
+         overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
 
     One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity,
@@ -96,6 +101,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         ctx.fail("--resume and --overwrite exclude each other (--resume keeps finished outputs)")
     out_ext = out.suffix.lower().lstrip(".")
     if len(targets) == 1 and not targets[0].is_dir() and out_ext in IMAGE_EXTS | VIDEO_EXTS:
+        if shard is not None:
+            ctx.fail("--shard splits a batch: pass a folder or several --target values, and an -o folder")
         target = targets[0]
         kind = "image" if is_image(target) else "video" if is_video(target) else None
         if kind is None:
@@ -116,6 +123,10 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         if out_ext in IMAGE_EXTS | VIDEO_EXTS and not out.is_dir():
             ctx.fail(f"-o {out}: several targets or a folder need an output folder, not a file name")
         jobs, failures = plan_jobs(list(targets), out)
+        if shard is not None:  # every shard plans all outputs the same way, then keeps its own
+            jobs, failures = shard_jobs(ctx, shard, targets, jobs, failures)
+            if not jobs and not failures:
+                return
     for path, reason in failures:
         click.echo(f"error: {path}: {reason}", err=True)
     done_before = [j for j in jobs if resume and finished(j.dst)]

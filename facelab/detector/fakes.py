@@ -25,7 +25,9 @@ The output is the data set of :mod:`facelab.detector.dataset` (``dataset.json``,
    its own split. A one-shot fake's donor is another identity **of the same split**, so no face
    seen in training, as target or as donor, is in validation. Fewer than two identities is an
    error; with two or three, one split has a single identity and gets no one-shot fakes (a
-   warning; an error when that leaves no fake at all).
+   warning; an error when that leaves no fake at all). A ``shard`` run (``--shard I/N``, which
+   sees only its share of the inputs) splits each identity by a hash of its name instead, so all
+   shards agree, and draws donors among its own identities (:mod:`facelab.detector.fakes_merge`).
 5. **Fakes** (pass 2): for each track, ``max_frames`` sampled frames with a detection (evenly
    spread). Per frame the real crop and, per method, one manipulated frame (only the target face
    changes): ``oneshot`` (a face of a random same-split donor), ``learned`` (a ``facelab train
@@ -75,6 +77,7 @@ made unique across sources.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import io
 import json
@@ -107,6 +110,7 @@ from facelab.faces.track import FaceTracker, TrackedFace, box_iou
 from facelab.io._common import folder_problem
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
+from facelab.shard import Shard, input_key
 from facelab.swap.oneshot import FaceSource, OneShotSource, SwapSettings, swap_face
 
 __all__ = ["FORMAT", "METHODS", "FakesConfig", "FakesSummary", "build_fakes"]
@@ -429,6 +433,31 @@ def _split(names: Sequence[str], cfg: FakesConfig) -> dict[str, str]:
     return {name: "val" if name in val else "train" for name in names}
 
 
+def _hash_split(names: Sequence[str], cfg: FakesConfig) -> dict[str, str]:
+    """The split of ``--shard`` runs: ``val`` when ``sha256(seed, name)``, as a number in [0, 1),
+    is below ``val_fraction``. It depends on the name alone, so every shard puts an identity in
+    the same split without knowing the others' (the price: no minimum count per split)."""
+    out = {}
+    for name in sorted(set(names)):
+        u = int.from_bytes(hashlib.sha256(f"{cfg.seed}\0{name}".encode()).digest()[:8], "big") / 2.0**64
+        out[name] = "val" if u < cfg.val_fraction else "train"
+    return out
+
+
+def _shard_sources(sources: list[_Source], failures: list[tuple[Path, str]], inputs: Sequence[str | Path],
+                   cfg: FakesConfig, shard: Shard) -> tuple[list[_Source], list[tuple[Path, str]]]:
+    """This shard's sources and failed inputs. Track identities: by each file's path
+    (:func:`facelab.shard.input_key`); folder identities: by the person's folder name, so that
+    all of a person's media are in one shard (and their identity in one part)."""
+    roots = [Path(p) for p in inputs]
+
+    def key(src: _Source) -> str:
+        return _slug(src.path.resolve().parent.name) if cfg.identity == "folder" else input_key(src.path, roots)
+
+    return ([s for _, s in shard.select(sources, key)],
+            [f for _, f in shard.select(failures, lambda f: input_key(f[0], roots))])
+
+
 # --------------------------------------------------------------------------------------------
 # 5.-6. fakes and crops
 # --------------------------------------------------------------------------------------------
@@ -719,7 +748,7 @@ def _make_source(scan: _Scan, ctx: _Context, w: _Writer, progress: Callable[[int
 
 def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig = FakesConfig(), *,
                 overwrite: bool = False, resume: bool = False, detector: Any = None,
-                on_progress: Progress | None = None) -> FakesSummary:
+                on_progress: Progress | None = None, shard: Shard | None = None) -> FakesSummary:
     """Build the labelled data set ``out`` from real photos and videos (see the module docstring).
 
     Args:
@@ -733,6 +762,10 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
             ``cfg.device``.
         on_progress: called as ``on_progress(stage, n, total)`` after ``n`` more units of stage
             ``scan`` (frames decoded) or ``fakes`` (frames manipulated); ``total`` may be None.
+        shard: build only this shard's part of the data set (:func:`_shard_sources`): identities
+            are split by a hash of their name (:func:`_hash_split`) and one-shot donors come from
+            the shard's own identities; :func:`facelab.detector.fakes_merge.merge_fakes` joins
+            the parts.
 
     Returns:
         :class:`FakesSummary`; a source that fails is listed in ``failures``, not raised.
@@ -758,13 +791,17 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
     def progress(stage: str, total: int | None) -> Callable[[int], None]:
         return lambda n: on_progress(stage, n, total) if on_progress is not None else None
 
-    # 1. plan
+    # 1. plan (all inputs, so that source keys are the same in every shard, then this shard's)
     sources, summary.failures = _plan(inputs, out)
+    settings = cfg.to_dict()
+    if shard is not None:
+        sources, summary.failures = _shard_sources(sources, summary.failures, inputs, cfg, shard)
+        settings["shard"] = str(shard)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(out, folder_problem(out.parent, exc)) from None
-    work, resumed = WorkFolder.open(out, cfg.to_dict(), sources, resume=resume, overwrite=overwrite)
+    work, resumed = WorkFolder.open(out, settings, sources, resume=resume, overwrite=overwrite)
     if resumed:
         log.info("resuming the interrupted run in %s", work.root)
     try:
@@ -776,7 +813,7 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         names = sorted({n for s in scans for n in s.identity.values()})
         if len(names) < 2:
             raise ConfigError(_too_few(names, summary))
-        splits = summary.identities = _split(names, cfg)
+        splits = summary.identities = _split(names, cfg) if shard is None else _hash_split(names, cfg)
         _check_donors(splits, methods, summary)
         for scan in scans:
             scan.window = _choose_window(scan, cfg)
@@ -793,6 +830,8 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         write_rows(tmp / "motion.csv", motion_rows, MOTION_COLUMNS)
         summary.seconds = time.perf_counter() - t0
         info = _dataset_info(scans, cfg, summary, detector, models)
+        if shard is not None:
+            info["shard"] = str(shard)
         (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         work.finish()
         _replace_dir(tmp, out, overwrite)

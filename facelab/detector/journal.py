@@ -166,30 +166,38 @@ class DetectJournal:
         except OSError as exc:
             raise OutputError(self.path, f"cannot append to the journal ({exc.strerror or exc})") from None
 
-    def _lines(self, files: Sequence[str | Path]) -> Iterator[dict[str, Any]]:
-        """The latest line of each of ``files`` that has one, in order, read back one at a time."""
+    def _lines(self, files: Sequence[str | Path], tags: Sequence[dict[str, Any]] | None = None
+               ) -> Iterator[dict[str, Any]]:
+        """The latest line of each of ``files`` that has one, in order, read back one at a time
+        (``tags[i]``, if given, added to the record of ``files[i]``)."""
         with open(self.path, "rb") as fh:
-            for p in files:
+            for i, p in enumerate(files):
                 hit = self.index.get(_key_str(file_key(p)))
                 if hit is None:
                     continue
                 fh.seek(hit[0])
                 line = self._parse(fh.read(hit[1]))
                 if line is not None:
+                    if tags is not None:
+                        line["record"].update(tags[i])
                     yield line
 
-    def records(self, files: Sequence[str | Path]) -> Iterator[dict[str, Any]]:
+    def records(self, files: Sequence[str | Path], tags: Sequence[dict[str, Any]] | None = None
+                ) -> Iterator[dict[str, Any]]:
         """The ``facelab.detect/1`` records of ``files``, in order (inputs without one are left out)."""
-        for line in self._lines(files):
+        for line in self._lines(files, tags):
             yield line["record"]
 
     def write_outputs(self, files: Sequence[str | Path], *, json_out: Path | None = None,
                       csv_out: Path | None = None, report: Path | None = None,
-                      title: str = "facelab detect report") -> None:
-        """(Re)write the final outputs from the journal, streamed, each atomically."""
+                      title: str = "facelab detect report", tags: Sequence[dict[str, Any]] | None = None) -> None:
+        """(Re)write the final outputs from the journal, streamed, each atomically.
+
+        ``tags``: one dict per file, added to its JSON record (``--shard`` adds where the input
+        was in the whole list, :mod:`facelab.detector.merge`)."""
         self._fh.flush()
         if json_out is not None:
-            _write_atomic(json_out, self._json_chunks(files))
+            _write_atomic(json_out, self._json_chunks(files, tags))
         if csv_out is not None:
             write_csv_records(self.records(files), csv_out)
         if report is not None:
@@ -200,10 +208,11 @@ class DetectJournal:
                         _missing_section(i, line["record"]) for i, line in enumerate(self._lines(files)))
             _write_atomic(report, html_page(rows, sections, title=title))
 
-    def _json_chunks(self, files: Sequence[str | Path]) -> Iterator[str]:
+    def _json_chunks(self, files: Sequence[str | Path], tags: Sequence[dict[str, Any]] | None = None
+                     ) -> Iterator[str]:
         first = True
         yield "["
-        for record in self.records(files):
+        for record in self.records(files, tags):
             text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False)
             yield ("\n" if first else ",\n") + "\n".join("  " + ln for ln in text.splitlines())
             first = False
