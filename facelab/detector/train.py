@@ -64,6 +64,7 @@ from facelab.detector.cnn import checkpoint_record, classifier_info, create_clas
 from facelab.detector.crops import CropSpec
 from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
+from facelab.distributed import refuse_distributed
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.io import make_output_dir
 from facelab.io.image import read_image
@@ -388,6 +389,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         WeightsError: a ``last.pt`` that cannot be resumed (unsafe, corrupt, another architecture).
         TrainingInterrupted: SIGINT or SIGTERM; ``last.pt`` holds the state after the last step.
     """
+    refuse_distributed("facelab train detector")  # single-process only (torchrun: see facelab.distributed)
     out, root = Path(cfg.out), Path(cfg.dataset)
     last = out / "last.pt"
     if cfg.resume and not last.is_file():

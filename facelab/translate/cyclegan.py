@@ -100,22 +100,28 @@ class CycleGAN:
             "D": torch.optim.Adam(itertools.chain(self.nets["D_A"].parameters(), self.nets["D_B"].parameters()),
                                   lr=cfg.lr, betas=(cfg.beta1, 0.999)),
         }
+        # what train_step calls where gradients flow: the nets, or their DDP wrappers under torchrun
+        # (facelab.distributed); the frozen Ds of the generator step are called unwrapped, since a DDP
+        # forward whose parameters get no gradient would wait for a gradient all-reduce that never comes.
+        # Under DDP each rank keeps its own image pools (of the fakes of its share of the batch).
+        self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.gan = GANLoss(cfg.gan_mode)
         self.pools = {"fake_A": ImagePool(cfg.pool_size), "fake_B": ImagePool(cfg.pool_size)}
         self.visuals: dict[str, torch.Tensor] = {}
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        cfg, G_A, G_B, D_A, D_B = self.cfg, *(self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        cfg, G_A, G_B, D_A, D_B = self.cfg, *(self.train_nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        frozen_D_A, frozen_D_B = self.nets["D_A"], self.nets["D_B"]
         real_A = batch["A"].to(self.device, non_blocking=True)
         real_B = batch["B"].to(self.device, non_blocking=True)
 
         # 1. generators (discriminators frozen so their weights get no gradient)
-        requires_grad([D_A, D_B], False)
+        requires_grad([frozen_D_A, frozen_D_B], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
             fake_B, fake_A = G_A(real_A), G_B(real_B)
             rec_A, rec_B = G_B(fake_B), G_A(fake_A)
-            losses = {"G_A": self.gan(D_A(fake_B), True), "G_B": self.gan(D_B(fake_A), True),
+            losses = {"G_A": self.gan(frozen_D_A(fake_B), True), "G_B": self.gan(frozen_D_B(fake_A), True),
                       "cycle_A": l1(rec_A, real_A) * cfg.lambda_A, "cycle_B": l1(rec_B, real_B) * cfg.lambda_B}
             if cfg.lambda_identity > 0:
                 losses["idt_A"] = l1(G_A(real_B), real_B) * cfg.lambda_B * cfg.lambda_identity
@@ -125,7 +131,7 @@ class CycleGAN:
         self.scaler.step(self.optimizers["G"])
 
         # 2. discriminators, on fakes replayed from the history pools
-        requires_grad([D_A, D_B], True)
+        requires_grad([frozen_D_A, frozen_D_B], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
             loss_D_A, parts_A = discriminator_loss(D_A, self.gan, real_B, self.pools["fake_B"].query(fake_B),

@@ -36,19 +36,23 @@ class Pix2Pix:
             self.nets[name] = init_weights(make(arch, **kw), cfg.init_type, cfg.init_gain).to(device)
         self.optimizers = {name: torch.optim.Adam(self.nets[name].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
                            for name in ("G", "D")}
+        # what train_step calls where gradients flow: the nets, or their DDP wrappers under torchrun
+        # (facelab.distributed); the frozen D of the generator step is called unwrapped, since a DDP
+        # forward whose parameters get no gradient would wait for a gradient all-reduce that never comes
+        self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.gan = GANLoss(cfg.gan_mode)
         self.pools = {"fake_AB": ImagePool(cfg.pool_size)}
         self.visuals: dict[str, torch.Tensor] = {}
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        G, D, cfg = self.nets["G"], self.nets["D"], self.cfg
+        G, D, cfg = self.train_nets["G"], self.train_nets["D"], self.cfg
         real_A = batch["A"].to(self.device, non_blocking=True)
         real_B = batch["B"].to(self.device, non_blocking=True)
         with autocast(self.device, self.amp_dtype):
             fake_B = G(real_A)
 
         # 1. discriminator on real and (pooled, detached) fake pairs
-        requires_grad(D, True)
+        requires_grad(self.nets["D"], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
             fake_AB = self.pools["fake_AB"].query(torch.cat([real_A, fake_B], 1))
@@ -57,10 +61,10 @@ class Pix2Pix:
         self.scaler.step(self.optimizers["D"])
 
         # 2. generator: fool D and stay close to the target in L1
-        requires_grad(D, False)
+        requires_grad(self.nets["D"], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_dtype):
-            loss_G_GAN = self.gan(D(torch.cat([real_A, fake_B], 1)), True)
+            loss_G_GAN = self.gan(self.nets["D"](torch.cat([real_A, fake_B], 1)), True)
             loss_G_L1 = l1(fake_B, real_B) * cfg.lambda_L1
             loss_G = loss_G_GAN + loss_G_L1
         self.scaler.scale(loss_G).backward()

@@ -12,6 +12,10 @@ logging, image grids and checkpoints, 6. the final checkpoint. Outputs in `cfg.o
     checkpoints/latest.pt   full training state (nets, optimisers, schedulers, pools, RNG, counters)
     checkpoints/epoch_N.pt  the same every `save_epoch_every` epochs
     final.pt                generators only, for `facelab translate --weights`
+
+Under `torchrun --nproc_per_node N -m facelab train ...` the same loop runs on N processes with
+DistributedDataParallel (facelab.distributed): `batch_size` stays the global batch, each rank
+trains on its slice, and only rank 0 writes the files above.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from facelab.checkpoint import FORMAT, atomic_save, describe_checkpoint, net_rec
 from facelab.config import TrainConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
+from facelab.distributed import (DistEnv, DistributedEpochSampler, barrier, convert_sync_batchnorm, dist_env,
+                                 gather_objects, init_distributed, mean_over_ranks, shutdown_distributed, wrap_ddp)
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.io import make_output_dir
 from facelab.io.image import tensor_to_image, write_image
@@ -122,6 +128,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def training_state(model: CycleGAN | Pix2Pix, scheds: dict[str, Any], cfg: TrainConfig, epoch: int,
                    iteration: int) -> dict[str, Any]:
+    """Everything `--resume` needs. Under torchrun this is rank 0's view (the nets, optimisers and
+    schedulers are equal on every rank; the image pools are rank 0's) plus `rng_ranks`, added by train()."""
     return {
         "format": FORMAT, "version": 1, "kind": model.kind,
         "nets": {name: net_record(net, *model.arch[name]) for name, net in model.nets.items()},
@@ -271,12 +279,26 @@ def _check_mid_epoch(meta: dict[str, Any], path: Path, batch_size: int) -> None:
                           f"that batch size (change it once an epoch has finished)")
 
 
+def setup_distributed(cfg: TrainConfig, model: CycleGAN | Pix2Pix | FaceSwapAE, env: DistEnv,
+                      device: torch.device) -> None:
+    """Synchronised BatchNorm and DDP wrappers in `model.train_nets`; `model.nets` stay the plain modules
+    (checkpoints, visuals). Then a per-rank RNG stream, so dropout and the image pools differ between ranks."""
+    if not isinstance(model, (Pix2Pix, CycleGAN)):
+        raise ConfigError(f"{cfg.model} does not support several processes yet; train it as a single process "
+                          "(without torchrun), or use the cyclegan swap model")
+    for name in list(model.nets):
+        model.nets[name] = convert_sync_batchnorm(model.nets[name], device)
+        model.train_nets[name] = wrap_ddp(model.nets[name], device)
+    seed_everything(cfg.seed + env.rank, cfg.deterministic)
+
+
 def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     """Train `cfg.model` on `cfg.dataroot`, writing everything to `cfg.out`; returns the run folder.
 
     `on_step` receives {"epoch", "iteration", "total", "losses", "it_per_s"} after every iteration
-    (the CLI draws its progress bar from it). SIGINT/SIGTERM save `latest.pt` (and `final.pt`)
-    after the current iteration, then raise TrainingInterrupted (a KeyboardInterrupt) naming it.
+    (the CLI draws its progress bar from it); under torchrun, on rank 0 only, with the losses
+    averaged over ranks. SIGINT/SIGTERM save `latest.pt` (and `final.pt`) after the current
+    iteration, then raise TrainingInterrupted (a KeyboardInterrupt) naming it.
     Checkpoints are written atomically; a resume removes the temporary files a kill -9 left.
     """
     out = Path(cfg.out)
@@ -286,27 +308,46 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         raise InputError(latest, "nothing to resume: no checkpoint at this path")
     if not cfg.resume and latest.is_file():
         raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
-    if cfg.resume:
+    env = dist_env()
+    if cfg.resume and env.is_main:
         for stale in remove_stale_temps(ckpt_dir) + remove_stale_temps(out):
             log.info("removed %s, left by a run killed while writing it", stale)
 
-    # 1. seed and device
+    # 1. seed and device (under torchrun: join the process group, one device per rank)
     seed_everything(cfg.seed, cfg.deterministic)
     device = resolve_device(cfg.device)
+    if env.enabled:
+        device = init_distributed(env, device)
+        barrier()  # every rank has checked the run folder before rank 0 starts writing to it
+    try:
+        return _train(cfg, on_step, env, device)
+    finally:
+        if env.enabled:
+            shutdown_distributed()
+
+
+def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device: torch.device) -> Path:
+    out = Path(cfg.out)
+    ckpt_dir = out / "checkpoints"
+    latest = ckpt_dir / "latest.pt"
+    main = env.is_main
 
     # 2. data
     dataset = build_dataset(cfg)
     dataset.seed = cfg.seed  # augmentations drawn from (seed, epoch, index): see EpochSampler
-    sampler = EpochSampler(len(dataset), cfg.seed)
+    sampler = (DistributedEpochSampler(len(dataset), cfg.seed, cfg.batch_size, env.rank, env.world_size)
+               if env.enabled else EpochSampler(len(dataset), cfg.seed))
+    per_rank = cfg.batch_size // env.world_size
     # its own generator: starting a DataLoader iterator must not draw from the global RNG, whose
     # state is checkpointed (dropout, pools) and has to continue unchanged across a resume
     loader_gen = torch.Generator()
     loader_gen.manual_seed(cfg.seed)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-                        pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size,
+    loader = DataLoader(dataset, batch_size=per_rank, sampler=sampler, num_workers=cfg.workers,
+                        pin_memory=device.type == "cuda", drop_last=len(dataset) >= cfg.batch_size or env.enabled,
                         worker_init_fn=seed_worker, generator=loader_gen, persistent_workers=cfg.workers > 0)
     if len(loader) == 0:
-        raise InputError(cfg.dataroot, f"fewer images than one batch of {cfg.batch_size}")
+        raise InputError(cfg.dataroot, f"fewer images than one batch of {cfg.batch_size}"
+                         + (" (the global batch, split over the processes)" if env.enabled else ""))
 
     # 3. model, optimisers, schedulers
     model = build_model(cfg, device)
@@ -315,6 +356,8 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         log.warning("crop size %d is not a multiple of %d, which %s needs: every batch is padded, wasting "
                     "compute; use --crop-size %d or a resnet generator", cfg.crop_size, multiple, cfg.netG,
                     -(-cfg.crop_size // multiple) * multiple)
+    if env.enabled:
+        setup_distributed(cfg, model, env, device)
     scheds = {k: make_scheduler(o, cfg) for k, o in model.optimizers.items()}
     n_epochs_total = cfg.n_epochs + cfg.n_epochs_decay
     total = n_epochs_total * len(loader)
@@ -327,14 +370,22 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
         state = safe_load(latest, map_location=device)
         restore_training_state(state, latest, model, scheds)
         _check_mid_epoch(state["meta"], latest, cfg.batch_size)
+        if env.enabled:  # each rank continues its own RNG stream when the world size is unchanged
+            ranks_rng = state.get("rng_ranks")
+            if isinstance(ranks_rng, list) and len(ranks_rng) == env.world_size:
+                set_rng_state(ranks_rng[env.rank])
+            else:
+                seed_everything(cfg.seed + env.rank + 1_000_003 * state["meta"]["iteration"], cfg.deterministic)
         start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
         html_entries = [tuple(e) for e in state["meta"].get("html", [])]
         log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
     fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
-    make_output_dir(out)
-    (out / "images").mkdir(exist_ok=True)
-    cfg.save(out / "config.json")
-    logger = _Logger(out, append=cfg.resume, keep_until=iteration)
+    logger: _Logger | None = None
+    if main:  # under torchrun only rank 0 writes
+        make_output_dir(out)
+        (out / "images").mkdir(exist_ok=True)
+        cfg.save(out / "config.json")
+        logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
     stop = {"flag": False}
     trainer_pid = os.getpid()
@@ -349,9 +400,15 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
                     if threading.current_thread() is threading.main_thread() else {})
 
     def checkpoint(epoch: int, epoch_iter: int, path: Path = latest) -> None:
-        state = training_state(model, scheds, cfg, epoch, iteration)
-        state["meta"].update(epoch_iter=epoch_iter, html=[list(e) for e in html_entries])
-        atomic_save(state, path)
+        """Called by every rank at the same iterations; rank 0 writes, the others wait for it."""
+        ranks_rng = gather_objects(rng_state()) if env.enabled else None
+        if main:
+            state = training_state(model, scheds, cfg, epoch, iteration)
+            state["meta"].update(epoch_iter=epoch_iter, html=[list(e) for e in html_entries])
+            if ranks_rng is not None:
+                state["rng_ranks"] = ranks_rng
+            atomic_save(state, path)
+        barrier()  # nobody runs ahead (or resumes) before the checkpoint is on disk
 
     # 5. the loop (an epoch interrupted mid-way resumes with only the batches it had left)
     t0, last_t, last_it = time.perf_counter(), time.perf_counter(), iteration
@@ -365,22 +422,24 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
                 if epoch_iter >= len(loader):
                     break
                 losses = model.train_step(batch)
+                if env.enabled:  # the mean over ranks = the loss on the global batch; a stop on one rank stops all
+                    losses, stop["flag"] = mean_over_ranks(losses, stop["flag"], device)
                 iteration, epoch_iter = iteration + 1, epoch_iter + 1
                 now = time.perf_counter()
                 it_s = (iteration - last_it) / max(now - last_t, 1e-9)
                 if any(not math.isfinite(v) for v in losses.values()):
                     raise ConfigError(f"losses became non-finite at iteration {iteration}: {losses}; "
                                       "try a lower --lr or --no-amp")
-                if iteration % cfg.print_every == 0 or iteration == total:
+                if logger is not None and (iteration % cfg.print_every == 0 or iteration == total):
                     lr = model.optimizers["G"].param_groups[0]["lr"]
                     logger.write({"epoch": epoch + 1, "iteration": iteration, "lr": lr,
                                   "time": round(now - t0, 3), **{k: round(v, 6) for k, v in losses.items()}})
-                if iteration % cfg.display_every == 0 or iteration == total:
+                if main and (iteration % cfg.display_every == 0 or iteration == total):
                     rel = f"images/iter_{iteration:07d}.jpg"
                     save_grid(model.visuals, out / rel)
                     html_entries = [e for e in html_entries if e[0] != epoch + 1] + [(epoch + 1, iteration, rel)]
                     write_html(out, html_entries, list(model.visuals))
-                if on_step is not None:
+                if on_step is not None and main:
                     on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": losses,
                              "it_per_s": it_s})
                 last_t, last_it = now, iteration
@@ -398,14 +457,17 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
             checkpoint(epoch, 0)
         # 6. final state: full checkpoint for --resume, generators alone for translate
         checkpoint(epoch, epoch_iter)
-        atomic_save(inference_export(model, cfg, epoch, iteration), out / "final.pt")
+        if main:
+            atomic_save(inference_export(model, cfg, epoch, iteration), out / "final.pt")
     except Exception:
-        if fresh and not latest.is_file():  # failed before anything resumable: leave no half-made run
-            logger.close()
+        if main and fresh and not latest.is_file():  # failed before anything resumable: leave no half-made run
+            if logger is not None:
+                logger.close()
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
-        logger.close()
+        if logger is not None:
+            logger.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
     if stop["flag"]:
