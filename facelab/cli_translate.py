@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import click
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.config import TrainConfig, defaults_for
 from facelab.errors import as_item_error
+from facelab.shard import Shard, input_key, shard_option
 
 EXAMPLES_TRANSLATE = """
 \b
@@ -23,6 +25,7 @@ Examples:
   facelab translate --weights runs/h2z --direction BtoA zebra.mp4 -o horse.mp4
   facelab translate --model pix2pix_facades_label2photo --size 256 labels/ -o photos/
   facelab translate --model horse2zebra clip.mp4 -o zebra.mp4 --watermark      # "AI-generated" on every frame
+  facelab translate --model horse2zebra photos/ -o zebras/ --shard 2/4         # 2nd quarter (docs/cluster.md)
 """
 
 
@@ -53,6 +56,16 @@ def _watermark_text(ctx: click.Context, param: click.Parameter, value: str | Non
         raise click.BadParameter(f"took {value!r} (an existing file) as its text; write --watermark=TEXT, "
                                  "or put --watermark after the inputs", ctx=ctx, param=param)
     return value
+
+
+def shard_jobs(ctx: click.Context, shard: Shard, inputs: Sequence[Path], jobs: list[Any],
+               failures: list[tuple[Path, str]]) -> tuple[list[Any], list[tuple[Path, str]]]:
+    """This shard's jobs and failed inputs (``translate``, ``swap``); says how many it took."""
+    total = len(jobs) + len(failures)
+    jobs = [j for _, j in shard.select(jobs, key=lambda j: input_key(j.src, inputs))]
+    failures = [f for _, f in shard.select(failures, key=lambda f: input_key(f[0], inputs))]
+    echo(ctx, f"shard {shard}: {len(jobs) + len(failures)} of {total} inputs")
+    return jobs, failures
 
 
 def provenance_options(fn: Callable) -> Callable:
@@ -90,11 +103,13 @@ def provenance_options(fn: Callable) -> Callable:
               help="Write translated images in this format (default: the input's).")
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA, off on the CPU).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
+@shard_option
 @provenance_options
 @click.pass_context
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
               direction: str, size: str | None, batch_size: int, inference: str, seed: int | None,
-              image_ext: str | None, amp: bool | None, overwrite: bool, label: bool, watermark: str | None) -> None:
+              image_ext: str | None, amp: bool | None, overwrite: bool, shard: Shard | None, label: bool,
+              watermark: str | None) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.
 
     Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output. Outputs
@@ -112,10 +127,12 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     if seed is not None:
         torch.manual_seed(seed)
     jobs, failures = plan_jobs(list(inputs), out, image_ext=image_ext)
+    if shard is not None:  # every shard plans all outputs the same way, then keeps its own
+        jobs, failures = shard_jobs(ctx, shard, inputs, jobs, failures)
     for path, reason in failures:
         click.echo(f"error: {path}: {reason}", err=True)
     if not jobs:
-        raise click.exceptions.Exit(EXIT_FAILED)
+        raise click.exceptions.Exit(EXIT_FAILED if failures or shard is None else 0)
     writable_dir(jobs[0].dst.parent)
     tr = load_translator(model, weights, direction=direction, device=g.device, inference=inference, size=size,
                          amp=amp, download_progress=_download_bar(ctx))
