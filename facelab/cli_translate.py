@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -272,6 +273,8 @@ def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> Non
     from facelab.translate.trainer import train
 
     g: Globals = ctx.obj
+    if not dist_env().is_main:  # under torchrun, rank 0 logs for all; the others only say what failed
+        logging.getLogger("facelab").setLevel(logging.ERROR)
     kwargs["dataroot"], kwargs["out"] = str(kwargs["dataroot"]), str(kwargs.pop("out"))
     if kwargs["resume"] and (Path(kwargs["out"]) / "config.json").is_file():
         saved = json.loads((Path(kwargs["out"]) / "config.json").read_text())
