@@ -206,7 +206,9 @@ def _train_options(model: str) -> Callable[[Callable], Callable]:
                      help="Epochs of linear decay to zero."),
         click.option("--lr-decay-iters", type=int, default=base.lr_decay_iters, show_default=True,
                      help="Epochs between x0.1 steps (step policy)."),
-        click.option("--batch-size", type=click.IntRange(1), default=base.batch_size, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1), default=base.batch_size, show_default=True,
+                     help="Images per step; under torchrun the global batch, split over the processes "
+                          "(docs/distributed.md)."),
         click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many iterations."),
         click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=base.direction, show_default=True),
         click.option("--preprocess", type=click.Choice(["resize_and_crop", "crop", "scale_width",
@@ -300,6 +302,7 @@ def train_group() -> None:
 Examples:
   facelab train pix2pix datasets/facades -o runs/facades --direction BtoA
   facelab train pix2pix pairs/ -o runs/tiny --netG unet_128 --ngf 16 --ndf 16 --crop-size 128 --load-size 143
+  torchrun --nproc_per_node 4 -m facelab train pix2pix datasets/facades -o runs/facades --batch-size 16
 """)
 @_train_options("pix2pix")
 @click.pass_context
