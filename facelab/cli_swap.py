@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -246,6 +247,7 @@ def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Pa
     crops; the swap encodes a face of A and decodes it with B's decoder. Both train at the crops'
     own size and alignment (read from the faces.json that `facelab extract` writes).
     """
+    from facelab.distributed import dist_env
     from facelab.swap.learned import swap_config, train_swap
 
     g: Globals = ctx.obj
@@ -255,10 +257,14 @@ def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Pa
     # options left unset (None) take the architecture's defaults from swap_config
     cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
                       **{k: v for k, v in kw.items() if v is not None})
+    main = dist_env().is_main  # under torchrun (--arch cyclegan), rank 0 logs and reports for all
+    if not main:
+        logging.getLogger("facelab").setLevel(logging.ERROR)
     t0 = time.perf_counter()
     run = train_with_bar(ctx, "swap", lambda on_step: train_swap(cfg, on_step=on_step))
-    echo(ctx, f"trained the swap model in {time.perf_counter() - t0:.1f}s -> {run}; "
-              f"use: facelab swap --model {run} --target VIDEO -o OUT")
+    if main:
+        echo(ctx, f"trained the swap model in {time.perf_counter() - t0:.1f}s -> {run}; "
+                  f"use: facelab swap --model {run} --target VIDEO -o OUT")
 
 
 def register(cli: click.Group) -> None:
