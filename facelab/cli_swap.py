@@ -251,15 +251,15 @@ def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Pa
     from facelab.swap.learned import swap_config, train_swap
 
     g: Globals = ctx.obj
+    main = dist_env().is_main  # under torchrun (--arch cyclegan), rank 0 logs and reports for all
+    if not main:
+        logging.getLogger("facelab").setLevel(logging.ERROR)
     for name, owner in (("netG", "cyclegan"), ("ndf", "cyclegan"), ("latent", "autoencoder")):
         if owner != arch and ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
             ctx.fail(f"--{name} applies to --arch {owner} only")
     # options left unset (None) take the architecture's defaults from swap_config
     cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
                       **{k: v for k, v in kw.items() if v is not None})
-    main = dist_env().is_main  # under torchrun (--arch cyclegan), rank 0 logs and reports for all
-    if not main:
-        logging.getLogger("facelab").setLevel(logging.ERROR)
     t0 = time.perf_counter()
     run = train_with_bar(ctx, "swap", lambda on_step: train_swap(cfg, on_step=on_step))
     if main:
