@@ -114,9 +114,9 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
             if splits.setdefault(name, entry["split"]) != entry["split"]:
                 raise ConfigError(f"identity {name!r} is in {splits[name]} in one part and {entry['split']} in "
                                   f"{p}: parts of different runs?")
-        for r in [*rows, *motion]:
-            if owner.setdefault(r.path, p) != p:
-                raise ConfigError(f"{r.path} is in {owner[r.path]} and in {p}: parts of different runs?")
+        for rel in [r.path for r in rows] + [m.path for m in motion]:
+            if owner.setdefault(rel, p) != p:
+                raise ConfigError(f"{rel} is in {owner[rel]} and in {p}: parts of different runs?")
     # 2. build beside out, then rename into place
     tmp = out.with_name(f".{out.name}.merge")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -126,8 +126,8 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
         all_rows: list[CropRow] = []
         all_motion: list[MotionRow] = []
         for p, info, rows, motion in sorted(loaded, key=lambda t: int(str(t[1]["shard"]).split("/")[0])):
-            for r in [*rows, *motion]:
-                _link(p / r.path, tmp / r.path)
+            for rel in [r.path for r in rows] + [m.path for m in motion]:
+                _link(p / rel, tmp / rel)
             all_rows.extend(rows)
             all_motion.extend(motion)
             summary.warnings.extend(f"shard {info['shard']}: {w}" for w in info.get("warnings", []))
