@@ -25,7 +25,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 import click
@@ -108,7 +108,3 @@ def shard_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The ``--shard I/N`` click option (parameter ``shard``: a :class:`Shard` or None)."""
     return click.option("--shard", type=ShardType(), default=None, metavar="I/N", help=SHARD_HELP)(fn)
 
-
-def shard_of(path: Path, inputs: Sequence[str | PurePath], shard: Shard | None) -> bool:
-    """Whether ``path`` (listed from ``inputs``) is this shard's; always True without a shard."""
-    return shard is None or shard.owns(input_key(path, inputs))
