@@ -811,10 +811,13 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         # 3.-4. identities and split
         _name_identities(scans, cfg)
         names = sorted({n for s in scans for n in s.identity.values()})
-        if len(names) < 2:
+        if len(names) < 2 and shard is None:
             raise ConfigError(_too_few(names, summary))
+        if len(names) < 2:  # a shard's part is still written: the merge judges the whole data set
+            summary.warnings.append(f"shard {shard} found {len(names)} identities: no one-shot fakes in it "
+                                    "(fewer shards give each more people)")
         splits = summary.identities = _split(names, cfg) if shard is None else _hash_split(names, cfg)
-        _check_donors(splits, methods, summary)
+        _check_donors(splits, methods, summary, strict=shard is None)
         for scan in scans:
             scan.window = _choose_window(scan, cfg)
         # 5.-7. fakes, crops, motion
@@ -822,7 +825,9 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
         rows, motion_rows = _run_pass2(scans, ctx, work, summary, progress)
         if not any(r.label == "fake" for r in rows):
             why = "; ".join(f"{reason}: {n}" for reason, n in sorted(summary.skipped.items())) or "no face to swap"
-            raise ConfigError(f"no fake could be made ({why}); check the inputs' faces and the models")
+            if shard is None:
+                raise ConfigError(f"no fake could be made ({why}); check the inputs' faces and the models")
+            summary.warnings.append(f"shard {shard} made no fake ({why})")
         # 8. write
         tmp = work.root
         _tally(summary, rows, motion_rows)
@@ -874,12 +879,14 @@ def _scan_all(sources: list[_Source], detector: Any, cfg: FakesConfig, summary: 
     return scans
 
 
-def _check_donors(splits: dict[str, str], methods: tuple[str, ...], summary: FakesSummary) -> None:
-    """One-shot fakes need two identities in a split: an error when no split has them, else a warning."""
+def _check_donors(splits: dict[str, str], methods: tuple[str, ...], summary: FakesSummary, *,
+                  strict: bool = True) -> None:
+    """One-shot fakes need two identities in a split: an error when no split has them (a warning
+    for a shard, ``strict=False``), else a warning."""
     lonely = [s for s in ("train", "val") if sum(1 for v in splits.values() if v == s) < 2]
-    if "oneshot" not in methods or not lonely:
+    if "oneshot" not in methods or not lonely or not splits:
         return
-    if methods == ("oneshot",) and len(lonely) == 2:
+    if methods == ("oneshot",) and len(lonely) == 2 and strict:
         raise ConfigError(f"one-shot swaps need two identities in the same split, and the {len(splits)} identities "
                           f"found ({', '.join(sorted(splits))}) make one per split; add people (four or more give "
                           "fakes in both splits)")

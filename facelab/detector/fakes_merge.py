@@ -12,8 +12,10 @@ layout, ``"shard": "I/N"`` in its ``dataset.json``). They fit together because:
   with ``--identity folder`` a person's media are all in one shard anyway;
 * a one-shot donor is drawn among the **shard's own** identities of the target's split, so it
   is of the same split, as in one run. The consequence: a shard with a single identity in a split
-  makes no one-shot fakes there (a warning in its ``dataset.json``), and donors are drawn from
-  fewer people than in one run. Keep shards to dozens of identities or more.
+  makes no one-shot fakes there (a warning in its ``dataset.json``, where one run would stop with
+  an error for too few people: a shard's part is still written and the merge judges the whole,
+  an error only when no part holds a fake), and donors are drawn from fewer people than in one
+  run. Keep shards to dozens of identities or more.
 
 The merge checks all of that: the same settings and the same N in every part, each shard once,
 no crop or motion file in two parts, no identity in both splits. The merged folder is built
@@ -117,6 +119,9 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
         for rel in [r.path for r in rows] + [m.path for m in motion]:
             if owner.setdefault(rel, p) != p:
                 raise ConfigError(f"{rel} is in {owner[rel]} and in {p}: parts of different runs?")
+    if not any(r.label == "fake" for _, _, rows, _ in loaded for r in rows):
+        raise ConfigError("no part holds a fake (each shard had too few people of one split for one-shot "
+                          "donors); use fewer shards, or more people")
     # 2. build beside out, then rename into place
     tmp = out.with_name(f".{out.name}.merge")
     shutil.rmtree(tmp, ignore_errors=True)

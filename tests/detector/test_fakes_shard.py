@@ -143,3 +143,15 @@ def test_manifest_header_unchanged(built: Path) -> None:
         merged = next(csv.reader(fh))
     with open(built / "one" / "manifest.csv", newline="") as fh:
         assert next(csv.reader(fh)) == merged
+
+
+def test_a_shard_with_too_few_people_still_writes_its_part(tmp_path: Path) -> None:
+    """One run stops for fewer than two identities; a shard writes its part (a warning), and the
+    merge, which sees the whole, refuses a data set without any fake."""
+    res = run("fakes", str(SAMPLES / "astronaut.jpg"), "-o", str(tmp_path / "p1"), "--shard", "1/1",
+              "--max-frames", "1", "--motion-frames", "0")
+    assert res.exit_code == 0 and "found 1 identities" in res.output, res.output
+    assert [r.label for r in read_manifest(tmp_path / "p1")] == ["real"]
+    res = run("fakes", "--merge", str(tmp_path / "p1"), "-o", str(tmp_path / "d"))
+    assert res.exit_code == 1 and "no part holds a fake" in res.output, res.output
+    assert not (tmp_path / "d").exists()
