@@ -101,8 +101,8 @@ class CycleGAN:
                                   lr=cfg.lr, betas=(cfg.beta1, 0.999)),
         }
         # what train_step calls where gradients flow: the nets, or their DDP wrappers under torchrun
-        # (facelab.distributed); the frozen Ds of the generator step are called unwrapped, since a DDP
-        # forward whose parameters get no gradient would wait for a gradient all-reduce that never comes.
+        # (facelab.distributed). The frozen Ds of the generator step are called unwrapped: they get no
+        # gradient, so DDP has nothing to all-reduce there (and no reduction is left pending).
         # Under DDP each rank keeps its own image pools (of the fakes of its share of the batch).
         self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.gan = GANLoss(cfg.gan_mode)

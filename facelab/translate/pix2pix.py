@@ -37,8 +37,8 @@ class Pix2Pix:
         self.optimizers = {name: torch.optim.Adam(self.nets[name].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
                            for name in ("G", "D")}
         # what train_step calls where gradients flow: the nets, or their DDP wrappers under torchrun
-        # (facelab.distributed); the frozen D of the generator step is called unwrapped, since a DDP
-        # forward whose parameters get no gradient would wait for a gradient all-reduce that never comes
+        # (facelab.distributed). The frozen D of the generator step is called unwrapped: it gets no
+        # gradient, so DDP has nothing to all-reduce there (and no reduction is left pending)
         self.train_nets: dict[str, nn.Module] = dict(self.nets)
         self.gan = GANLoss(cfg.gan_mode)
         self.pools = {"fake_AB": ImagePool(cfg.pool_size)}
