@@ -108,3 +108,12 @@ def test_merge_errors_say_what_is_wrong(runs: dict) -> None:
     assert res.exit_code == 1 and "--overwrite" in res.output
     assert not (tmp / "x.json").exists()
     assert all(len([ln for ln in r.output.splitlines() if ln.startswith("error:")]) == 1 for r in [res])
+
+
+def test_report_from_json_alone_points_to_the_json(runs: dict) -> None:
+    tmp = runs["tmp"]
+    res = run("detect", "--merge", str(tmp / "s1.json"), str(tmp / "s2.json"), "--report", str(tmp / "plain.html"))
+    assert res.exit_code == 3, res.output
+    page = (tmp / "plain.html").read_text()
+    assert page.count('<section class="media"') == 7 and page.count("ran without --report") == 7
+    assert "data:image" not in page and "<footer>" in page
