@@ -143,6 +143,48 @@ def test_cyclegan_under_torchrun_with_per_rank_pools(data: Path, tmp_path: Path)
     assert set(state["nets"]) == {"G_A", "G_B", "D_A", "D_B"} and len(state["rng_ranks"]) == 2
 
 
+COLLECTIVES = """
+import json, os, sys
+import torch
+import torch.distributed as dist
+from facelab.distributed import SyncBatchNorm2d, mean_over_ranks
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+# a stop asked on rank 1 only stops every rank; losses come back as the mean over ranks
+losses, stop = mean_over_ranks({"a": float(rank), "b": 10.0 * rank}, stop=rank == 1, device=torch.device("cpu"))
+# synchronised BatchNorm on half of a batch each = BatchNorm on the whole batch (output and gradient)
+torch.manual_seed(0)
+x = torch.randn(4, 3, 5, 5, requires_grad=True)
+bn = SyncBatchNorm2d(3)
+y = bn(x[2 * rank:2 * rank + 2])
+(y * torch.arange(1.0, 4.0).view(1, 3, 1, 1)).sum().backward()
+dist.all_reduce(x.grad)
+ref_x = x.detach().clone().requires_grad_(True)
+ref = torch.nn.BatchNorm2d(3)
+ref_y = ref(ref_x)
+(ref_y * torch.arange(1.0, 4.0).view(1, 3, 1, 1)).sum().backward()
+out = {"losses": losses, "stop": stop,
+       "y": (y - ref_y[2 * rank:2 * rank + 2]).abs().max().item(), "grad": (x.grad - ref_x.grad).abs().max().item(),
+       "running": (bn.running_var - ref.running_var).abs().max().item()}
+open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w").write(json.dumps(out))
+dist.destroy_process_group()
+"""
+
+
+def test_stop_flag_losses_and_batchnorm_are_shared_by_all_ranks(tmp_path: Path) -> None:
+    script = tmp_path / "collectives.py"
+    script.write_text(COLLECTIVES)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", str(free_port()), str(script), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for r in (0, 1):
+        out = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert out["stop"] is True and out["losses"] == {"a": 0.5, "b": 5.0}
+        assert out["y"] < 1e-5 and out["grad"] < 1e-5 and out["running"] < 1e-6
+
+
 def test_distributed_sampler_splits_each_global_batch() -> None:
     single = list(EpochSampler(10, seed=3))  # batches of 4: two full ones, the last 2 items dropped
     ranks = [DistributedEpochSampler(10, 3, batch_size=4, rank=r, world_size=2) for r in (0, 1)]
