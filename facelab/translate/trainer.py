@@ -387,8 +387,13 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
         cfg.save(out / "config.json")
         logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
-    stop = {"flag": False}
+    # "flag": a signal asked this process to stop; "agreed": the ranks agreed on it after a step. Under
+    # torchrun the loop obeys only "agreed", since a signal may land on one rank after the all-reduce
+    stop = {"flag": False, "agreed": False}
     trainer_pid = os.getpid()
+
+    def halted() -> bool:
+        return stop["agreed"] if env.enabled else stop["flag"]
 
     def request_stop(signum: int, _frame: Any) -> None:
         if os.getpid() != trainer_pid:  # a forked DataLoader worker inherited the handler: the trainer decides
@@ -414,7 +419,7 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
     t0, last_t, last_it = time.perf_counter(), time.perf_counter(), iteration
     epoch, epoch_iter = start_epoch, state["meta"].get("epoch_iter", 0) if cfg.resume else 0
     try:
-        while epoch < n_epochs_total and iteration < total and not stop["flag"]:
+        while epoch < n_epochs_total and iteration < total and not halted():
             for net in model.nets.values():
                 net.train()
             sampler.set_epoch(epoch, skip=epoch_iter * cfg.batch_size)  # mid-epoch resume: the batches left
@@ -423,7 +428,7 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
                     break
                 losses = model.train_step(batch)
                 if env.enabled:  # the mean over ranks = the loss on the global batch; a stop on one rank stops all
-                    losses, stop["flag"] = mean_over_ranks(losses, stop["flag"], device)
+                    losses, stop["agreed"] = mean_over_ranks(losses, stop["flag"], device)
                 iteration, epoch_iter = iteration + 1, epoch_iter + 1
                 now = time.perf_counter()
                 it_s = (iteration - last_it) / max(now - last_t, 1e-9)
@@ -445,7 +450,7 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
                 last_t, last_it = now, iteration
                 if iteration % cfg.save_latest_every == 0:
                     checkpoint(epoch, epoch_iter)
-                if iteration >= total or stop["flag"]:
+                if iteration >= total or halted():
                     break
             if epoch_iter < len(loader):  # stopped mid-epoch
                 break
@@ -470,6 +475,6 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
             logger.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-    if stop["flag"]:
+    if halted():
         raise TrainingInterrupted(latest, iteration)
     return out
