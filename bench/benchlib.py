@@ -61,15 +61,30 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best
 
 
-def matmul_peak(n: int = 2048, repeat: int = 5) -> dict[str, float]:
-    """float32 GFLOP/s of one `torch.mm` of two n x n matrices on the CPU (best of `repeat`).
+def matmul_peak(n: int = 2048, repeat: int = 5, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """float32 GFLOP/s of one `torch.mm` of two n x n matrices on `device` (best of `repeat`).
 
-    The roof the convolutions are measured against: same process, same thread count.
+    The roof the convolutions are measured against: same process, same thread count. (On CUDA,
+    TF32 follows torch.backends.cuda.matmul.allow_tf32, off by default.)
     """
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)  # first call: allocation, thread pool start
-    dt, _ = best_of(lambda: torch.mm(a, b), repeat)
-    return {"n": n, "seconds": round(dt, 5), "gflops": round(2 * n ** 3 / dt / 1e9, 1)}
+    device = torch.device(device)
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def mm() -> None:
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    mm()  # first call: allocation, thread pool start
+    dt, _ = best_of(mm, repeat)
+    return {"n": n, "device": str(device), "seconds": round(dt, 5), "gflops": round(2 * n ** 3 / dt / 1e9, 1)}
+
+
+def matmul_roof(sizes: Sequence[int], repeat: int, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The best of :func:`matmul_peak` over several sizes (a shared machine makes any one noisy)."""
+    runs = [matmul_peak(n, repeat, device) for n in sizes]
+    best = max(runs, key=lambda r: r["gflops"])
+    return {**best, "runs": runs}
 
 
 def photos(size: int, count: int, folder: Path) -> list[Path]:

@@ -105,7 +105,7 @@ def targets(results: dict[str, Any]) -> list[list[Any]]:
         best = max(rs, key=lambda r: r["ratio_vs_naive"])
         rows.append([f"translate {size}px: >= 1.5x the naive loop's images/s, same outputs",
                      f"{best['ratio_vs_naive']:.2f}x (batch {best['batch']}, {best['images_per_s']:.2f} img/s); "
-                     f"max abs diff {max(r['max_abs_diff'] for r in rs)} levels "
+                     f"max abs diff {max(r['max_abs_diff'] for r in rs)} grey level(s) "
                      f"({max(r['max_abs_diff_float'] for r in rs):.2f} to the unrounded output)",
                      best["ratio_vs_naive"] >= 1.5])
     for r in results.get("detect", {}).get("rows", []):

@@ -19,8 +19,9 @@ Outputs are compared with the naive loop's PNGs: max abs difference in grey leve
 of pixels that differ (facelab rounds to the nearest level where `tensor2im` truncates: up to 1).
 Then the net alone (no I/O) on random batches: images/s and GFLOP/s (convolution FLOPs counted by
 `torch.utils.flop_counter` for one image) against a float32 `torch.mm` peak measured in the same
-run, for contiguous (NCHW) and channels_last tensors. With `--device cuda` also AMP,
-torch.compile and CUDA graphs (`mode="reduce-overhead"`); on the CPU those rows say "skipped".
+run, for contiguous (NCHW) and channels_last tensors. With `--device cuda` also AMP (float16),
+torch.compile and CUDA graphs (`mode="reduce-overhead"`), all channels_last; on the CPU those
+rows are skipped with a note.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from benchlib import best_of, machine, matmul_peak, photos, table
+from benchlib import best_of, machine, matmul_roof, photos, table
 from facelab.checkpoint import FORMAT, atomic_save, net_record
 from facelab.io.image import read_image, write_image
 from facelab.nn.factory import create_generator
@@ -158,7 +159,7 @@ def model_only(net: torch.nn.Module, size: int, batch: int, device: torch.device
     x = torch.randn(batch, 3, size, size, device=device)
     run = net
     amp = variant == "amp"
-    if variant == "channels_last" or device.type == "cuda":
+    if variant != "contiguous" and (variant == "channels_last" or device.type == "cuda"):  # CUDA: all but NCHW
         net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     if variant.startswith("compile"):
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     naive_net = create_generator(ARCH, **ARCH_KW)
     naive_net.load_state_dict(tr.net.state_dict())
     naive_net = naive_net.to(device)  # train mode, as test.py without --eval (InstanceNorm: the same function)
-    peak = matmul_peak(2048, 3 if quick else 5)
+    peak = matmul_roof([1024, 2048] if device.type == "cpu" else [4096, 8192], 3 if quick else 5, device)
     res: dict[str, Any] = {"arch": ARCH, "arch_kwargs": ARCH_KW, "device": str(device), "matmul_peak": peak,
                            "pipelines": [], "model_only": []}
     for size in sizes:
@@ -251,7 +252,8 @@ def markdown(res: dict[str, Any]) -> str:
     mo = [[r["size"], r["batch"], r["variant"], r["images_per_s"], r["gflop_per_image"], r["gflops_per_s"],
            f"{100 * r['share_of_matmul_peak']:.0f} %"] for r in res["model_only"]]
     out += (f"\n\nNet alone (no I/O); matmul peak {res['matmul_peak']['gflops']} GFLOP/s "
-            f"(float32 mm, n={res['matmul_peak']['n']}):\n\n")
+            f"(float32 mm, best of n = {', '.join(str(r['n']) for r in res['matmul_peak']['runs'])}, "
+            f"{res['matmul_peak']['device']}):\n\n")
     out += table(["size", "batch", "variant", "images/s", "GFLOP/image", "GFLOP/s", "of peak"], mo, "rrlrrrr")
     if res.get("skipped"):
         out += f"\n\nSkipped: {res['skipped']}."
