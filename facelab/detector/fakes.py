@@ -83,11 +83,9 @@ import io
 import json
 import logging
 import math
-import os
 import re
 import shutil
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -107,7 +105,7 @@ from facelab.errors import ConfigError, FacelabError, InputError, OutputError
 from facelab.faces.align import AlignedFace, align_face
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker, TrackedFace, box_iou
-from facelab.io._common import folder_problem
+from facelab.io._common import folder_problem, replace_dir
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 from facelab.shard import Shard, input_key
@@ -839,7 +837,7 @@ def build_fakes(inputs: Sequence[str | Path], out: str | Path, cfg: FakesConfig 
             info["shard"] = str(shard)
         (tmp / "dataset.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
         work.finish()
-        _replace_dir(tmp, out, overwrite)
+        replace_dir(tmp, out, lambda o: _check_out(o, overwrite), "data set")
     except ConfigError:  # a verdict on the inputs, not an interruption: nothing worth resuming
         shutil.rmtree(work.root, ignore_errors=True)
         raise
@@ -1063,20 +1061,3 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise OutputError(out, "exists and is not a fakes data set (no dataset.json); not touching it")
     if not overwrite:
         raise OutputError(out, "already exists; pass --overwrite to replace it")
-
-
-def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished temporary folder to ``out``, replacing an old data set when allowed."""
-    old = None
-    if out.exists():
-        _check_out(out, overwrite)  # again: it may have appeared while we worked
-        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except OSError as exc:
-        if old is not None:
-            os.replace(old, out)
-        raise OutputError(out, f"cannot move the data set into place ({exc.strerror or exc})") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

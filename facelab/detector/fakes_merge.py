@@ -38,6 +38,7 @@ from facelab import __version__
 from facelab.detector.dataset import (MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, read_dataset_info,
                                       read_manifest, read_motion_index, write_rows)
 from facelab.errors import ConfigError, InputError, OutputError
+from facelab.io._common import replace_dir
 
 __all__ = ["MergeSummary", "merge_fakes"]
 
@@ -81,7 +82,7 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
             missing or twice, a file in two parts, an identity in two splits.
         OutputError: ``out`` exists (without ``overwrite``) or cannot be written.
     """
-    from facelab.detector.fakes import _check_out, _replace_dir
+    from facelab.detector.fakes import _check_out
 
     if out.resolve() in {p.resolve() for p in parts}:
         raise OutputError(out, "is one of the parts; choose another -o")
@@ -143,7 +144,7 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
         write_rows(tmp / "manifest.csv", all_rows, MANIFEST_COLUMNS)
         write_rows(tmp / "motion.csv", all_motion, MOTION_COLUMNS)
         (tmp / "dataset.json").write_text(json.dumps(_merged_info(loaded, n), indent=1) + "\n", encoding="utf-8")
-        _replace_dir(tmp, out, overwrite)
+        replace_dir(tmp, out, lambda o: _check_out(o, overwrite), "data set")
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(out, f"cannot write the merged data set ({exc.strerror or exc})") from None

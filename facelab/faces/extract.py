@@ -48,6 +48,7 @@ from facelab.faces.align import AlignedFace, align_face, template
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import Detector, FaceTracker, TrackedFace
 from facelab.io import make_output_dir
+from facelab.io._common import replace_dir
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 
@@ -470,7 +471,7 @@ def _extract_video(job: ExtractJob, detector: Detector, cfg: ExtractConfig, over
         video = {"fps": str(info.fps), "width": info.width, "height": info.height,
                  "frame_count": info.frame_count, "frames_processed": result.frames, "truncated": truncated}
         _write_json(tmp / SIDECAR, _sidecar(job, cfg, detector, records, {"video": video}))
-        _replace_dir(tmp, out, overwrite)
+        replace_dir(tmp, out, lambda o: _check_out_dir(o, overwrite))
         result.crops = len(records)
     finally:
         if tmp.exists():
@@ -483,23 +484,6 @@ def _save_crop(folder: Path, frame: np.ndarray, tf: TrackedFace, index: int, fps
     name = f"{index:06d}_t{tf.track_id:02d}.{cfg.image_ext}"
     write_image(folder / name, aligned.crop, overwrite=True)
     return _record(name, src, index, index / fps if fps else None, tf.track_id, tf.detected, tf.face, tf.raw, aligned)
-
-
-def _replace_dir(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished temporary folder to ``out``, replacing an old output when allowed."""
-    old = None
-    if out.exists():
-        _check_out_dir(out, overwrite)  # again: it may have appeared while we worked
-        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except OSError as exc:
-        if old is not None:
-            os.replace(old, out)
-        raise OutputError(out, f"cannot move the output into place ({exc.strerror or exc})") from None
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _extract_images(job: ExtractJob, detector: Detector, cfg: ExtractConfig, overwrite: bool,

@@ -8,8 +8,11 @@ so that ``video.py`` can import the audio code without an import cycle.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import uuid
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import av.error
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError, OutputError
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
 # Inputs
@@ -117,6 +122,54 @@ def make_output_dir(folder: str | Path) -> Path:
     except OSError as exc:
         raise OutputError(folder, folder_problem(folder, exc)) from None
     return folder
+
+
+def replace_dir(tmp: Path, out: Path, check: Callable[[Path], None], what: str = "output") -> None:
+    """Rename the finished temporary folder ``tmp`` to ``out``, replacing an existing ``out``.
+
+    ``check(out)`` runs again first when ``out`` exists (it may have appeared while we worked) and
+    raises when it must not be replaced. The old folder is moved aside, not deleted, until the new
+    one is in place, and is put back when the rename fails.
+    """
+    old = None
+    if out.exists():
+        check(out)
+        old = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError as exc:
+        if old is not None:
+            os.replace(old, out)
+        raise OutputError(out, f"cannot move the {what} into place ({exc.strerror or exc})") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text_atomic(path: str | Path, text: str | Iterable[str], newline: str | None = None,
+                      what: str = "file") -> None:
+    """Write ``text`` (UTF-8; a string or chunks, streamed) to a temporary file beside ``path``,
+    then rename it over ``path``: a kill mid-write never leaves a torn ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    n = 0
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open with 0o666 so the file gets the usual umask permissions (mkstemp: 0600).
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            for chunk in [text] if isinstance(text, str) else text:
+                n += f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write the {what} ({exc.strerror or exc})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.debug("wrote %s (%d characters)", path, n)
 
 
 def make_parent(path: Path) -> None:
