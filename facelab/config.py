@@ -73,10 +73,9 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: `--resume` reads it back, and a kill mid-write must not tear it."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
+        from facelab.io._common import write_text_atomic  # lazy: configs stay importable without the media stack
+
+        write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":

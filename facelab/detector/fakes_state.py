@@ -34,6 +34,7 @@ from facelab.detector.dataset import CropRow, MotionRow
 from facelab.errors import ConfigError, OutputError
 from facelab.faces.align import AlignedFace
 from facelab.faces.detect import Face
+from facelab.io._common import write_text_atomic
 
 if TYPE_CHECKING:
     from facelab.detector.fakes import _Scan, _Source
@@ -54,9 +55,7 @@ def _file_key(path: Path) -> list[Any]:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, allow_nan=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, allow_nan=True) + "\n")
 
 
 class WorkFolder:

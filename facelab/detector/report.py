@@ -27,8 +27,6 @@ import io
 import json
 import logging
 import math
-import os
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,7 +44,7 @@ from facelab.detector.results import (
     SignalResult,
     TrackResult,
 )
-from facelab.errors import OutputError
+from facelab.io._common import write_text_atomic
 
 __all__ = ["CSV_COLUMNS", "MAX_POINTS", "MAX_SUSPICIOUS", "HtmlRow", "html_page", "write_csv", "write_csv_records",
            "write_html", "write_json"]
@@ -69,28 +67,8 @@ _CNN_COLOUR, _MOTION_COLOUR, _THRESHOLD_COLOUR = "#0969da", "#8250df", "#cf222e"
 
 
 def _write_atomic(path: str | Path, text: str | Iterable[str], newline: str | None = None) -> None:
-    """Write ``text`` (UTF-8; a string or chunks, streamed) to a temporary file beside ``path``,
-    then rename it over ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    n = 0
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # os.open with 0o666 so the report gets the usual umask permissions (mkstemp: 0600).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            for chunk in [text] if isinstance(text, str) else text:
-                n += f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write the report ({exc.strerror or exc})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    log.debug("wrote %s (%d characters)", path, n)
+    """A report file, written atomically (:func:`facelab.io._common.write_text_atomic`)."""
+    write_text_atomic(path, text, newline, what="report")
 
 
 def _json_safe(obj: Any) -> Any:

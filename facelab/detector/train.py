@@ -67,6 +67,7 @@ from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.distributed import refuse_distributed
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.io import make_output_dir
+from facelab.io._common import write_text_atomic
 from facelab.io.image import read_image
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]
@@ -133,10 +134,7 @@ class DetectorTrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: ``--resume`` reads it back, and a kill mid-write must not tear it."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
