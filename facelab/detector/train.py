@@ -42,10 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -66,6 +63,7 @@ from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.distributed import refuse_distributed
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
+from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
 from facelab.io._common import write_text_atomic
 from facelab.io.image import read_image
@@ -482,18 +480,8 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                            "run_loss": run_loss, "n_seen": n_seen}
         return record
 
-    # SIGINT / SIGTERM: finish the current step, save last.pt, stop (only the main thread may set handlers)
-    stop = {"flag": False}
-    trainer_pid = os.getpid()
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        if os.getpid() != trainer_pid:  # a forked DataLoader worker inherited the handler: the trainer decides
-            return
-        stop["flag"] = True
-        log.warning("signal %d: saving last.pt and stopping after this step", signum)
-
-    old_handlers = ({s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-                    if threading.current_thread() is threading.main_thread() else {})
+    # SIGINT / SIGTERM: finish the current step, save last.pt, stop
+    stopper = StopOnSignal("saving last.pt and stopping after this step").install()
     try:
         # 5. epochs: train, validate, calibrate, checkpoint
         t0 = time.perf_counter()
@@ -525,7 +513,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                 run_loss, n_seen = run_loss + value * len(y), n_seen + len(y)
                 if on_step is not None:
                     on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": {"loss": value}})
-                if stop["flag"] and step + 1 < steps:  # mid-epoch: save where it is (the end of an epoch saves anyway)
+                if stopper.requested and step + 1 < steps:  # mid-epoch: save where it is (the end of an epoch saves anyway)
                     atomic_save(train_record({**base_meta, **last_eval, "epoch": epoch, "iteration": iteration},
                                              step + 1, run_loss, n_seen), last)
                     raise TrainingInterrupted(last, iteration)
@@ -551,13 +539,12 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
             log.info("epoch %d: train loss %.4f, val loss %.4f, AUC %s, EER %s, threshold %.3f%s", epoch + 1,
                      line["train_loss"], val_loss, metrics["roc_auc"], metrics["eer"], threshold,
                      " (best)" if improved else "")
-            if stop["flag"] and epoch + 1 < cfg.epochs:
+            if stopper.requested and epoch + 1 < cfg.epochs:
                 raise TrainingInterrupted(last, iteration)
     except Exception:
         if fresh and not last.is_file():  # failed before anything resumable: leave no half-made run
             shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+        stopper.restore()
     return out

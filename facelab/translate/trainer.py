@@ -25,11 +25,8 @@ import html
 import json
 import logging
 import math
-import os
 import random
 import shutil
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +43,7 @@ from facelab.device import amp_dtype, grad_scaler, resolve_device
 from facelab.distributed import (DistEnv, DistributedEpochSampler, barrier, convert_sync_batchnorm, dist_env,
                                  gather_objects, init_distributed, mean_over_ranks, shutdown_distributed, wrap_ddp)
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
+from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
 from facelab.io.image import tensor_to_image, write_image
 from facelab.swap.autoencoder import FaceSwapAE
@@ -387,22 +385,14 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
         cfg.save(out / "config.json")
         logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
-    # "flag": a signal asked this process to stop; "agreed": the ranks agreed on it after a step. Under
-    # torchrun the loop obeys only "agreed", since a signal may land on one rank after the all-reduce
-    stop = {"flag": False, "agreed": False}
-    trainer_pid = os.getpid()
+    # stopper.requested: a signal asked this process to stop; agreed: the ranks agreed on it after a
+    # step. Under torchrun the loop obeys only "agreed", since a signal may land on one rank after the
+    # all-reduce
+    stopper = StopOnSignal("saving a checkpoint and stopping after this iteration").install()
+    agreed = False
 
     def halted() -> bool:
-        return stop["agreed"] if env.enabled else stop["flag"]
-
-    def request_stop(signum: int, _frame: Any) -> None:
-        if os.getpid() != trainer_pid:  # a forked DataLoader worker inherited the handler: the trainer decides
-            return
-        stop["flag"] = True
-        log.warning("signal %d: saving a checkpoint and stopping after this iteration", signum)
-
-    old_handlers = ({s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-                    if threading.current_thread() is threading.main_thread() else {})
+        return agreed if env.enabled else stopper.requested
 
     def checkpoint(epoch: int, epoch_iter: int, path: Path = latest) -> None:
         """Called by every rank at the same iterations; rank 0 writes, the others wait for it."""
@@ -428,7 +418,7 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
                     break
                 losses = model.train_step(batch)
                 if env.enabled:  # the mean over ranks = the loss on the global batch; a stop on one rank stops all
-                    losses, stop["agreed"] = mean_over_ranks(losses, stop["flag"], device)
+                    losses, agreed = mean_over_ranks(losses, stopper.requested, device)
                 iteration, epoch_iter = iteration + 1, epoch_iter + 1
                 now = time.perf_counter()
                 it_s = (iteration - last_it) / max(now - last_t, 1e-9)
@@ -473,8 +463,7 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
     finally:
         if logger is not None:
             logger.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+        stopper.restore()
     if halted():
         raise TrainingInterrupted(latest, iteration)
     return out
