@@ -1,6 +1,8 @@
 """Fixtures shared by the whole test suite.
 
 * ``shared_data``: the folder of real test files, ``<repo>/../shared/data`` (skips when absent).
+* ``tiny_detector_weights``: a detector checkpoint of the ``tiny`` CNN (random weights, seed 0,
+  threshold 0.4, the 224 px / margin 0.3 crop), written once per session.
 * ``tiny_video``: a fresh copy, in the test's ``tmp_path``, of a synthetic 2-second MP4 with an
   AAC audio track, made by facelab's own writer. Its properties are in ``TINY_VIDEO``.
 """
@@ -102,3 +104,18 @@ def make_frame() -> Callable[..., np.ndarray]:
 def make_tone() -> Callable[..., np.ndarray]:
     """``make_tone(seconds, sample_rate, freq=440.0) -> float32 (2, N)`` stereo sine."""
     return sine_wave
+
+
+@pytest.fixture(scope="session")
+def tiny_detector_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real detector checkpoint for the ``facelab detect`` / ``eval`` paths (its scores mean nothing)."""
+    import torch
+
+    from facelab.checkpoint import atomic_save
+    from facelab.detector.cnn import checkpoint_record, create_classifier
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    meta = {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4, "mean": [0.5] * 3, "std": [0.5] * 3}
+    atomic_save(checkpoint_record(create_classifier("tiny", pretrained=False), "tiny", {}, meta), path)
+    return path

@@ -18,9 +18,7 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image, ImageOps
 
-from facelab.checkpoint import atomic_save
 from facelab.cli import _register, cli
-from facelab.detector.cnn import checkpoint_record, create_classifier
 from facelab.errors import InputError, OutputError
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, probe_video
@@ -57,12 +55,8 @@ def translator(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny_clf.pt"
-    meta = {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4, "mean": [0.5] * 3, "std": [0.5] * 3}
-    atomic_save(checkpoint_record(create_classifier("tiny", pretrained=False), "tiny", {}, meta), path)
-    return path
+def classifier(tiny_detector_weights: Path) -> Path:
+    return tiny_detector_weights
 
 
 def run(*args: str) -> Result:

@@ -7,12 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
-from facelab.checkpoint import atomic_save
 from facelab.cli import _register, cli
-from facelab.detector.cnn import checkpoint_record, create_classifier, load_classifier
+from facelab.detector.cnn import load_classifier
 from facelab.detector.landmark_motion import load_landmark_scorer
 from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_file, detect_files, list_media
 from facelab.faces.detect import FaceDetector
@@ -25,19 +23,9 @@ def detector() -> FaceDetector:
     return FaceDetector(device="cpu")
 
 
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = create_classifier("tiny", pretrained=False)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    atomic_save(checkpoint_record(net, "tiny", {}, {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4,
-                                                   "mean": [0.5] * 3, "std": [0.5] * 3}), path)
-    return path
-
-
-def test_video_with_both_signals(detector: FaceDetector, tiny_weights: Path) -> None:
+def test_video_with_both_signals(detector: FaceDetector, tiny_detector_weights: Path) -> None:
     cfg = DetectConfig(stride=10, window=20, stride_windows=10, top_k=2)
-    clf = load_classifier(tiny_weights)
+    clf = load_classifier(tiny_detector_weights)
     r = detect_file(SAMPLES / "astronaut_pan.mp4", cfg, detector=detector, classifier=clf,
                     scorer=load_landmark_scorer())
     assert r.error is None and r.kind == "video"
@@ -58,9 +46,9 @@ def test_video_with_both_signals(detector: FaceDetector, tiny_weights: Path) -> 
     assert doc["schema"] == "facelab.detect/1" and doc["signals"]["cnn"]["ran"] is True
 
 
-def test_frames_option_spreads_cnn_frames(detector: FaceDetector, tiny_weights: Path) -> None:
+def test_frames_option_spreads_cnn_frames(detector: FaceDetector, tiny_detector_weights: Path) -> None:
     cfg = DetectConfig(frames=4, gradcam=False)
-    r = detect_file(SAMPLES / "astronaut_pan.mp4", cfg, detector=detector, classifier=load_classifier(tiny_weights))
+    r = detect_file(SAMPLES / "astronaut_pan.mp4", cfg, detector=detector, classifier=load_classifier(tiny_detector_weights))
     assert sorted({f.frame for f in r.frames if f.cnn is not None}) == [0, 25, 49, 74]
     assert not r.motion.ran  # no scorer given
 
@@ -72,14 +60,14 @@ def test_without_weights_says_cnn_skipped(detector: FaceDetector) -> None:
     assert r.fake_probability is not None
 
 
-def test_photo_gets_cnn_only(detector: FaceDetector, tiny_weights: Path) -> None:
+def test_photo_gets_cnn_only(detector: FaceDetector, tiny_detector_weights: Path) -> None:
     r = detect_file(SAMPLES / "grace_hopper.jpg", DetectConfig(), detector=detector,
-                    classifier=load_classifier(tiny_weights), scorer=load_landmark_scorer())
+                    classifier=load_classifier(tiny_detector_weights), scorer=load_landmark_scorer())
     assert r.kind == "image" and len(r.tracks) == 1
     assert r.tracks[0].cnn.ran and not r.motion.ran and "photos have no motion" in r.motion.skipped_reason
     assert r.verdict in ("REAL", "FAKE", "UNCERTAIN")
     # no face: UNCERTAIN, no probability
-    r = detect_file(SAMPLES / "coffee.jpg", DetectConfig(), detector=detector, classifier=load_classifier(tiny_weights))
+    r = detect_file(SAMPLES / "coffee.jpg", DetectConfig(), detector=detector, classifier=load_classifier(tiny_detector_weights))
     assert r.verdict == "UNCERTAIN" and r.fake_probability is None and r.reasons == ["no face found"]
 
 
@@ -93,7 +81,7 @@ def test_batch_reports_bad_file_and_finishes(tmp_path: Path, detector: FaceDetec
     assert results[1].error is None and results[1].tracks
 
 
-def test_cli_detect_writes_reports(tmp_path: Path, tiny_weights: Path) -> None:
+def test_cli_detect_writes_reports(tmp_path: Path, tiny_detector_weights: Path) -> None:
     _register()
     video = tmp_path / "clip with space.mp4"
     shutil.copy(SAMPLES / "astronaut_pan.mp4", video)
@@ -101,7 +89,7 @@ def test_cli_detect_writes_reports(tmp_path: Path, tiny_weights: Path) -> None:
     bad.write_text("text, not a JPEG")
     out_json, out_csv, out_html = tmp_path / "v.json", tmp_path / "f.csv", tmp_path / "r.html"
     runner = CliRunner()
-    res = runner.invoke(cli, ["detect", str(video), str(bad), "--weights", str(tiny_weights), "--stride", "15",
+    res = runner.invoke(cli, ["detect", str(video), str(bad), "--weights", str(tiny_detector_weights), "--stride", "15",
                               "--json", str(out_json), "--csv", str(out_csv), "--report", str(out_html), "--top", "1"])
     assert res.exit_code == 3, res.output  # one input failed, the other finished
     assert "bad.jpg" in res.output and "Traceback" not in res.output

@@ -9,12 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner, Result
 
-from facelab.checkpoint import atomic_save
 from facelab.cli import _register, cli
-from facelab.detector.cnn import checkpoint_record, create_classifier
 from facelab.io.video import VideoReader, VideoWriter
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -26,14 +23,10 @@ def run(*args: str) -> Result:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | list[Result]]:
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_detector_weights: Path) -> dict[str, Path | list[Result]]:
     """One unsharded run and two shards over the same inputs, each with JSON, CSV and report."""
     tmp = tmp_path_factory.mktemp("detect_shard")
-    torch.manual_seed(0)
-    weights = tmp / "tiny.pt"
-    atomic_save(checkpoint_record(create_classifier("tiny", pretrained=False), "tiny", {},
-                                  {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4,
-                                   "mean": [0.5] * 3, "std": [0.5] * 3}), weights)
+    weights = tiny_detector_weights
     media = tmp / "media"
     (media / "sub").mkdir(parents=True)
     for name, dst in (("astronaut.jpg", "astronaut.jpg"), ("grace_hopper.jpg", "sub/grace.jpg"),

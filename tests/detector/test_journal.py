@@ -14,12 +14,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
-from facelab.checkpoint import atomic_save
 from facelab.cli import _register, cli
-from facelab.detector.cnn import checkpoint_record, create_classifier, load_classifier
+from facelab.detector.cnn import load_classifier
 from facelab.detector.journal import DetectJournal, journal_path, run_settings
 from facelab.detector.pipeline import DetectConfig, detect_files
 from facelab.faces.detect import FaceDetector
@@ -32,16 +30,6 @@ _register()
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
     return FaceDetector(device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    net = create_classifier("tiny", pretrained=False)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    atomic_save(checkpoint_record(net, "tiny", {}, {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4,
-                                                   "mean": [0.5] * 3, "std": [0.5] * 3}), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +62,12 @@ def _records(path: Path) -> list[dict]:
     return doc
 
 
-def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, short_clip: Path, tiny_weights: Path,
+def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, short_clip: Path, tiny_detector_weights: Path,
                                                               detector: FaceDetector) -> None:
     files = copies(short_clip, tmp_path / "in", 3)
     bad = tmp_path / "in" / "v03_bad.mp4"
     bad.write_bytes(b"not a video")
-    args = ["-q", "--device", "cpu", "--threads", "1", "detect", str(tmp_path / "in"), "--weights", str(tiny_weights),
+    args = ["-q", "--device", "cpu", "--threads", "1", "detect", str(tmp_path / "in"), "--weights", str(tiny_detector_weights),
             "--stride", "4", "--top", "1"]
     clean = tmp_path / "clean"
     clean.mkdir()
@@ -92,11 +80,11 @@ def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, sh
     out = tmp_path / "crashed"
     out.mkdir()
     cfg = DetectConfig(stride=4, top_k=1, cnn=True, landmarks=True, gradcam=True)
-    settings = run_settings(cfg.to_dict(), weights=tiny_weights, landmark_model=None, report=True)
+    settings = run_settings(cfg.to_dict(), weights=tiny_detector_weights, landmark_model=None, report=True)
     journal = DetectJournal.open(journal_path(out / "v.json"), settings, resume=False)
     from facelab.detector.landmark_motion import load_landmark_scorer
 
-    for r in detect_files(files[:1], cfg, detector=detector, classifier=load_classifier(tiny_weights),
+    for r in detect_files(files[:1], cfg, detector=detector, classifier=load_classifier(tiny_detector_weights),
                           scorer=load_landmark_scorer()):
         journal.append(r, html=True)
     journal.close()
@@ -136,12 +124,12 @@ def _peak_bytes(files: list[Path], cfg: DetectConfig, detector: FaceDetector, cl
         tracemalloc.stop()
 
 
-def test_memory_does_not_grow_with_the_number_of_files(tmp_path: Path, short_clip: Path, tiny_weights: Path,
+def test_memory_does_not_grow_with_the_number_of_files(tmp_path: Path, short_clip: Path, tiny_detector_weights: Path,
                                                        detector: FaceDetector) -> None:
     """Peak traced (Python and numpy) memory over 2 and over 6 videos: the same within 1 MB, while each
     video's result holds about 1 MB of crops and Grad-CAM maps that a list of results would keep."""
     cfg = DetectConfig(stride=4, top_k=4, landmarks=False)
-    classifier = load_classifier(tiny_weights)
+    classifier = load_classifier(tiny_detector_weights)
     files = copies(short_clip, tmp_path / "in", 6)
     list(detect_files(files[:1], cfg, detector=detector, classifier=classifier))  # warm up caches and lazy imports
     peaks = {}
