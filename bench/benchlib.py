@@ -151,3 +151,20 @@ def profile_top(fn: Callable[[], Any], n: int = 10) -> str:
     lines = buf.getvalue().splitlines()
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
     return "\n".join(lines[start:start + n + 1])
+
+
+def run_alone(run: Callable[[Any, Path], dict[str, Any]], args: Any, name: str) -> None:
+    """A benchmark module's own main(): threads, a temporary folder, the table, the JSON.
+
+    ``run(args, tmp)`` is what bench/run_all.py calls too; it returns a dict with "markdown".
+    """
+    import json
+    import tempfile
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix=f"facelab-bench-{name}-") as tmp:
+        res = run(args, Path(tmp))
+    print(res["markdown"])
+    if args.out:
+        args.out.write_text(json.dumps({"machine": machine(), **res}, indent=1) + "\n")

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from benchlib import CLIP_1080, best_of, machine, make_clip, profile_top, table
+from benchlib import CLIP_1080, best_of, make_clip, profile_top, run_alone, table
 from facelab.checkpoint import atomic_save
 from facelab.detector.cnn import FakeClassifier, checkpoint_record, classifier_info, create_classifier, load_classifier
 from facelab.detector.crops import face_crop
@@ -141,14 +139,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="facelab-bench-detect-") as tmp:
-        res = run(args, Path(tmp))
-    print(res["markdown"])
-    if args.out:
-        args.out.write_text(json.dumps({"machine": machine(), **res}, indent=1) + "\n")
+    run_alone(run, ap.parse_args(), "detect")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from benchlib import PHOTOS, machine, table
+from benchlib import PHOTOS, run_alone, table
 from facelab.config import TrainConfig, defaults_for
 from facelab.nn.factory import create_discriminator, create_generator
 from facelab.nn.layers import init_weights
@@ -256,14 +255,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="facelab-bench-train-") as tmp:
-        res = run(args, Path(tmp))
-    print(res["markdown"])
-    if args.out:
-        args.out.write_text(json.dumps({"machine": machine(), **res}, indent=1) + "\n")
+    run_alone(run, ap.parse_args(), "train")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ rows are skipped with a note.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +37,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from benchlib import best_of, machine, matmul_roof, photos, table
+from benchlib import best_of, matmul_roof, photos, run_alone, table
 from facelab.checkpoint import FORMAT, atomic_save, net_record
 from facelab.io.image import read_image, write_image
 from facelab.nn.factory import create_generator
@@ -267,14 +265,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory(prefix="facelab-bench-translate-") as tmp:
-        res = run(args, Path(tmp))
-    print(res["markdown"])
-    if args.out:
-        args.out.write_text(json.dumps({"machine": machine(), **res}, indent=1) + "\n")
+    run_alone(run, ap.parse_args(), "translate")
 
 
 if __name__ == "__main__":
