@@ -115,10 +115,23 @@ def eval_command(ctx: click.Context, target: Path, weights: Path, out_dir: Path 
     """
     from facelab.detector.evaluate import confusion_table, evaluate, metric_rows
 
+    from facelab.cli_translate import _bar
+
     g: Globals = ctx.obj
     t0 = time.perf_counter()
-    res = evaluate(weights, target, split=split, frames=frames, device=g.device, out_dir=out_dir,
-                   batch_size=batch_size)
+    bars = []  # opened at the first scored item, so an early error prints only its own line
+
+    def on_item(done: int, total: int) -> None:
+        if not bars:
+            bars.append(_bar(ctx, total=total, unit="item", desc="eval"))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        res = evaluate(weights, target, split=split, frames=frames, device=g.device, out_dir=out_dir,
+                       batch_size=batch_size, on_item=on_item)
+    finally:
+        for b in bars:
+            b.close()
     what = f"{res.split} split of the data set" if res.kind == "dataset" else "labelled media"
     echo(ctx, f"evaluated {len(res.scored)} items ({what}) with {res.weights} in {time.perf_counter() - t0:.1f}s")
     echo(ctx, "\n".join(f"  {k:<18}{v:>10}" for k, v in metric_rows(res.metrics)))

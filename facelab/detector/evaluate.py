@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,13 +171,17 @@ def _media_faces(path: Path, spec: CropSpec, detector: Any, frames: int) -> list
     return crops
 
 
-def _score_media(clf: FakeClassifier, target: Path, frames: int, detector: Any, batch_size: int) -> list[ScoredItem]:
+def _score_media(clf: FakeClassifier, target: Path, frames: int, detector: Any, batch_size: int,
+                 on_item: Callable[[int, int], None] | None = None) -> list[ScoredItem]:
     if detector is None:
         from facelab.faces.detect import FaceDetector
 
         detector = FaceDetector(device=str(clf.device))
-    items = []
-    for path, label, shown in labelled_media(target):
+    items: list[ScoredItem] = []
+    media = labelled_media(target)
+    for path, label, shown in media:
+        if on_item is not None and items:
+            on_item(len(items), len(media))
         if not (is_image(path) or is_video(path)):
             items.append(ScoredItem(shown, label, None, note="not a photo or video by its extension", failed=True))
             continue
@@ -192,10 +196,13 @@ def _score_media(clf: FakeClassifier, target: Path, frames: int, detector: Any, 
             log.info("%s: no face found; left out", path)
             continue
         items.append(ScoredItem(shown, label, float(clf.predict(crops, batch_size).mean()), faces=len(crops)))
+    if on_item is not None and items:
+        on_item(len(items), len(media))
     return items
 
 
-def _score_dataset(clf: FakeClassifier, root: Path, split: str, batch_size: int) -> list[ScoredItem]:
+def _score_dataset(clf: FakeClassifier, root: Path, split: str, batch_size: int,
+                   on_item: Callable[[int, int], None] | None = None) -> list[ScoredItem]:
     rows = [r for r in read_manifest(root) if split == "all" or r.split == split]
     if not rows:
         raise InputError(root / "manifest.csv", f"no rows in the {split} split")
@@ -216,6 +223,8 @@ def _score_dataset(clf: FakeClassifier, root: Path, split: str, batch_size: int)
         if chunk:
             scores = clf.predict(images, batch_size)
             items += [ScoredItem(r.path, r.label, float(s), faces=1) for r, s in zip(chunk, scores)]
+        if on_item is not None:
+            on_item(len(items), len(rows))
     return items
 
 
@@ -226,7 +235,7 @@ def _score_dataset(clf: FakeClassifier, root: Path, split: str, batch_size: int)
 
 def evaluate(weights: str | Path, target: str | Path, *, split: str = "val", frames: int = 16,
              device: str | torch.device = "auto", out_dir: str | Path | None = None, batch_size: int = 32,
-             detector: Any = None) -> EvalResult:
+             detector: Any = None, on_item: Callable[[int, int], None] | None = None) -> EvalResult:
     """Score a labelled data set or labelled media with a trained classifier.
 
     Args:
@@ -240,6 +249,7 @@ def evaluate(weights: str | Path, target: str | Path, *, split: str = "val", fra
             (None: nothing is written).
         batch_size: crops per forward pass.
         detector: a :class:`~facelab.faces.detect.FaceDetector` to reuse (media only).
+        on_item: progress callback ``(items scored so far, items in all)``.
 
     Raises:
         InputError: a missing or unrecognised target or weights.
@@ -256,9 +266,9 @@ def evaluate(weights: str | Path, target: str | Path, *, split: str = "val", fra
         check_output_dir(out_dir)  # before the scoring, which can take long
     clf = load_classifier(weights, device=device)
     if target.is_dir() and (target / "manifest.csv").is_file():
-        kind, items = "dataset", _score_dataset(clf, target, split, batch_size)
+        kind, items = "dataset", _score_dataset(clf, target, split, batch_size, on_item)
     elif (target.is_dir() and any((target / lab).is_dir() for lab in LABELS)) or target.suffix.lower() == ".csv":
-        kind, items = "media", _score_media(clf, target, frames, detector, batch_size)
+        kind, items = "media", _score_media(clf, target, frames, detector, batch_size, on_item)
     else:
         raise InputError(target, "not a data set (manifest.csv), a folder with real/ and fake/ subfolders, "
                                  "nor a CSV with columns path,label")
