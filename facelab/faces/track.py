@@ -24,6 +24,14 @@ Per frame, :meth:`FaceTracker.update` does:
    each landmark follows its own flow when it passed the round-trip check and agrees with the
    similarity, and the similarity otherwise. When fewer than 6 points survive (scene cut, face
    leaving the frame, occlusion) the track is hidden until a detection picks it up again.
+
+   With ``refine=True``, a face the full detector did not look for (or missed) is first
+   **re-detected** at its last box by MTCNN's last stage alone
+   (:meth:`~facelab.faces.detect.FaceDetector.refine`: O-Net on one 48x48 crop per face,
+   1.5-3 ms a frame on the CPU for one to five faces). When O-Net confirms the face, its box and
+   landmarks are the track's (and the face counts as ``detected``); flow only carries the faces
+   it rejects. So every frame gets detector landmarks while the image pyramid, 95 % of MTCNN's
+   cost, runs every k-th frame only.
 3. **Smooth** boxes and landmarks with the One-Euro filter (Casiez, Roussel, Vogel, CHI 2012,
    <https://gery.casiez.net/1euro/>) per coordinate: an exponential low-pass whose cut-off
    rises with speed, so a still face does not jitter and a moving one does not lag. Parameters
@@ -308,6 +316,9 @@ class FaceTracker:
         max_landmark_distance: largest mean landmark distance, in face sizes, for a match.
         flow: follow faces between detections (and through missed detections) with optical
             flow. Off, tracks are only reported on frames where they were detected.
+        refine: re-detect each live face with the detector's ``refine(image, boxes)`` (MTCNN's
+            O-Net at the face's last box) on every frame where the full detector did not find
+            it, before falling back to flow (see the module docstring).
 
     Example::
 
@@ -329,6 +340,7 @@ class FaceTracker:
         smoothing: OneEuroParams = OneEuroParams(),
         max_landmark_distance: float = 0.5,
         flow: bool = True,
+        refine: bool = False,
     ) -> None:
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -338,7 +350,10 @@ class FaceTracker:
             raise ValueError(f"fps must be positive, got {fps}")
         if detect_every > 1 and not flow:
             raise ValueError("detect_every > 1 needs flow=True to follow faces between detections")
+        if refine and not callable(getattr(detector, "refine", None)):
+            raise ValueError(f"refine=True needs a detector with refine(image, boxes); {type(detector).__name__} has none")
         self.detector = detector
+        self.refine = bool(refine)
         self.detect_every = int(detect_every)
         self.iou_threshold = float(iou_threshold)
         self.max_missing = int(max_missing)
@@ -389,14 +404,16 @@ class FaceTracker:
                 track.raw, track.visible, track.misses = faces[f_idx], True, 0
                 detected_ids.add(track.id)
             survivors = []
+            unmatched = []
             for t_idx, track in enumerate(self._tracks):
                 if t_idx not in matched_tracks:
                     track.misses += 1
                     if track.misses > self.max_missing:
                         log.debug("track %d ended at frame %d", track.id, i)
                         continue
-                    self._follow(track, prev, gray)
+                    unmatched.append(track)
                 survivors.append(track)
+            detected_ids |= self._carry(unmatched, frame, prev, gray)
             for f_idx, face in enumerate(faces):
                 if f_idx not in matched_faces:
                     survivors.append(_Track(self._next_id, face, box_filter=OneEuroFilter(self.smoothing),
@@ -405,13 +422,30 @@ class FaceTracker:
                     self._next_id += 1
             self._tracks = survivors
         else:
-            for track in self._tracks:
-                self._follow(track, prev, gray)
+            detected_ids |= self._carry(self._tracks, frame, prev, gray)
 
         out = [self._output(t, i, t.id in detected_ids) for t in self._tracks if t.visible]
         self._prev_gray = gray
         self.frame_index += 1
         return sorted(out, key=lambda tf: tf.track_id)
+
+    def _carry(self, tracks: list[_Track], frame: np.ndarray, prev: np.ndarray | None, gray: np.ndarray) -> set[int]:
+        """Move tracks the detector did not find here: O-Net re-detection, else flow. Returns the re-detected ids."""
+        found: set[int] = set()
+        todo = [t for t in tracks if t.visible]
+        if self.refine and todo:
+            refined = self.detector.refine(frame, [t.raw.box for t in todo])  # type: ignore[attr-defined]
+            rest = []
+            for track, face in zip(todo, refined):
+                if face is None or face.width < self.min_size:
+                    rest.append(track)
+                else:
+                    track.raw = face
+                    found.add(track.id)
+            todo = rest
+        for track in todo:
+            self._follow(track, prev, gray)
+        return found
 
     def _follow(self, track: _Track, prev: np.ndarray | None, gray: np.ndarray) -> None:
         if not track.visible:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from facelab.faces.detect import Face, FaceDetector
+from facelab.faces.track import box_iou
 from facelab.io.image import read_image
 
 FACES = Path("faces")
@@ -90,6 +91,27 @@ def test_batch_equals_single_images(detector: FaceDetector, shared_data: Path) -
         np.testing.assert_allclose(faces[0].landmarks, single[0].landmarks, atol=1e-2)
         np.testing.assert_allclose(faces[0].box, single[0].box, atol=1e-2)
     assert detector.detect_batch([]) == []
+
+
+def test_refine_re_detects_known_faces_with_o_net_alone(detector: FaceDetector, shared_data: Path) -> None:
+    image = read_image(shared_data / FACES / "face_recognition/test_kit_with_rose.jpg")  # 501x700
+    full = detect_photo(detector, shared_data, "face_recognition/test_kit_with_rose.jpg")
+    # a box off by 8 % of the face, as a face that moved since the last frame
+    moved = [f.box + np.array([1, 1, 1, 1]) * 0.08 * f.width for f in full]
+    refined = detector.refine(image, moved)
+    assert len(refined) == len(full) == 2
+    for r, f in zip(refined, full):
+        assert r is not None and r.score > 0.9
+        # O-Net pulls the landmarks back onto the face: within 4 % of its width of the full
+        # detection's (which ran the same O-Net on R-Net's box)
+        assert np.linalg.norm(r.landmarks - f.landmarks, axis=1).max() < 0.04 * f.width
+        assert box_iou(r.box[None], f.box[None])[0, 0] > 0.8
+    # a box on the background (the top-left corner) is not a face any more
+    w = full[0].width
+    assert detector.refine(image, [np.array([0, 0, w, w])]) == [None]
+    assert detector.refine(image, []) == []
+    with pytest.raises(ValueError, match="uint8"):
+        detector.refine(image.astype(np.float32), moved)
 
 
 def test_no_face_gives_an_empty_list(detector: FaceDetector) -> None:
