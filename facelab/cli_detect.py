@@ -62,8 +62,13 @@ SLURM job-array recipe.
               help="Score every N-th video frame with the CNN.")
 @click.option("--frames", type=click.IntRange(1), default=None,
               help="Score this many evenly spaced frames with the CNN instead of --stride.")
-@click.option("--detect-every", type=click.IntRange(1), default=1, show_default=True,
-              help="Run the face detector every K frames (optical flow in between; faster, less motion evidence).")
+@click.option("--detect-every", type=click.IntRange(1), default=5, show_default=True,
+              help="Run the full face detector every K frames (new faces appear on those frames).")
+@click.option("--refine/--no-refine", default=True, show_default=True,
+              help="Between full detections, re-detect each tracked face with MTCNN's last stage (O-Net) at its "
+                   "last box, so landmarks stay the detector's on every frame; --no-refine: optical flow only.")
+@click.option("--min-size", type=click.FloatRange(0), default=40, show_default=True,
+              help="Ignore faces narrower than this many pixels (MTCNN's pyramid starts there: smaller is slower).")
 @click.option("--window", type=click.IntRange(2), default=30, show_default=True,
               help="Landmark-motion window, in detected frames.")
 @click.option("--window-stride", type=click.IntRange(1), default=15, show_default=True,
@@ -84,7 +89,7 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
            batch_size: int, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
@@ -93,9 +98,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
-    from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media
+    from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
     from facelab.errors import OutputError
-    from facelab.faces.detect import FaceDetector
 
     g: Globals = ctx.obj
     device = g.device if g is not None else "auto"
@@ -124,7 +128,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             raise OutputError(p, "exists; pass --overwrite to replace it")
         if not p.parent.is_dir():
             raise OutputError(p, f"folder {p.parent} does not exist")
-    cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, window=window,
+    cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
+                       window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
                        cnn=weights is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None)
     journal = None  # the run's record on disk (facelab.detector.journal)
@@ -150,7 +155,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         from facelab.detector.landmark_motion import load_landmark_scorer
 
         scorer = load_landmark_scorer(landmark_model)
-    detector = FaceDetector(device=device)
+    detector = make_detector(cfg, device)
 
     for path, reason in skipped:
         click.echo(f"error: {path}: {reason}", err=True)

@@ -67,7 +67,10 @@ every output, as one run would (docs/cluster.md).
 @click.option("--mask", type=click.Choice(["ellipse", "hull"]), default="ellipse", show_default=True,
               help="Face mask: an ellipse from the 5 points, or the hull of the dense landmarks (dlib68).")
 @click.option("--detect-every", type=click.IntRange(1), default=5, show_default=True,
-              help="Videos: run MTCNN every N frames, follow faces by optical flow in between.")
+              help="Videos: run the full MTCNN every N frames (new faces appear on those frames).")
+@click.option("--refine/--no-refine", default=True, show_default=True,
+              help="Videos: between full detections, re-detect each tracked face with MTCNN's O-Net at its last box "
+                   "(optical flow for faces it loses); --no-refine: optical flow only.")
 @provenance_options
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @click.option("--resume", is_flag=True, help="Skip targets whose output and sidecar already exist; redo the rest.")
@@ -75,7 +78,7 @@ every output, as one run would (docs/cluster.md).
 @click.pass_context
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
          out: Path, largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
-         feather: float, landmarks: str, mask: str, detect_every: int, label: bool, watermark: str | None,
+         feather: float, landmarks: str, mask: str, detect_every: int, refine: bool, label: bool, watermark: str | None,
          overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
 
@@ -167,7 +170,7 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
                                       overwrite=replace, label=label, watermark=watermark)
             else:
                 rec = swap_video_file(face_source, job.src, job.dst, detector, settings, selection=selection,
-                                      detect_every=detect_every, overwrite=replace, label=label,
+                                      detect_every=detect_every, refine=refine, overwrite=replace, label=label,
                                       watermark=watermark, on_frame=on_frame)
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(job.src, exc)

@@ -83,10 +83,11 @@ Convention:
     * Feature magnitudes depend on the detection spacing: ``d`` is the number of frames between
       consecutive detections of a track (1 when detecting every frame, as in the bundled
       calibration). Detections more than :data:`MAX_GAP` frames apart start a new segment.
-      Detecting every 5th frame instead, only 56 % of the calibration clips' real windows score
-      below 0.5 with the bundled calibration (95 % at every frame): real head motion over 5
-      frames looks like wobble. Detect every frame for this check (see
-      :func:`detection_spacing`), or train a classifier on sequences with the same spacing.
+      With the full detector every 5th frame and optical flow in between, only 56 % of the
+      calibration clips' real windows score below 0.5 with the bundled calibration (95 % at
+      every frame): real head motion over 5 frames looks like wobble. With O-Net re-detection
+      in between (``FaceTracker(refine=True)``, ``facelab detect``'s default) every frame is a
+      detected frame again and the spacing is 1 (see :func:`detection_spacing`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ numbers per frame and the top-k crops per track are kept):
 
 1. **Decode** a frame (PyAV, :class:`~facelab.io.video.VideoReader`).
 2. **Track** faces (:class:`~facelab.faces.track.FaceTracker`: MTCNN every ``detect_every``
-   frames, optical flow in between).
+   frames; with ``refine``, MTCNN's O-Net re-detects every tracked face at its last box on the
+   frames in between, so the landmarks stay the detector's on every frame; optical flow carries
+   only the faces O-Net loses).
 3. **Landmark motion**: feed the raw (unsmoothed) landmarks and the frame to the
    :class:`~facelab.detector.landmark_motion.MotionExtractor`; smoothing would hide the very
    jitter it measures.
@@ -57,8 +59,18 @@ class DetectConfig:
     Attributes:
         stride: score every ``stride``-th frame with the CNN (ignored when ``frames`` is set).
         frames: score this many evenly spaced frames with the CNN instead.
-        detect_every: run MTCNN every k frames, track with optical flow in between. The motion
-            check only uses detected frames, so 1 (the default) gives it the most evidence.
+        detect_every: run the full MTCNN every k frames (new faces are found on those frames);
+            5 by default, as ``facelab swap``. 1 runs it on every frame (3-5x slower).
+        refine: on the other frames, re-detect each tracked face with MTCNN's O-Net alone at
+            its last box (:meth:`~facelab.faces.detect.FaceDetector.refine`); faces it loses are
+            carried by optical flow. The motion check only uses detected frames, and refined
+            frames count: without ``refine``, ``detect_every > 1`` leaves it a k-th of the
+            evidence, and flow-carried landmarks that its real-video calibration never saw.
+        min_size: faces narrower than this many pixels are ignored (40, as ``facelab fakes`` and
+            ``facelab extract``: the CNN is trained on such faces, and smaller ones carry too
+            little detail for a verdict). Give the detector ``min_face_size=min_size`` too
+            (``facelab detect`` does): MTCNN's image pyramid then starts at that size, about half
+            the cost of its default 20 px at 720p.
         window, stride_windows: landmark-motion window length and step, in detected frames.
         top_k: suspicious frames per track kept for the report (with Grad-CAM).
         batch_size: CNN batch.
@@ -69,7 +81,9 @@ class DetectConfig:
 
     stride: int = 5
     frames: int | None = None
-    detect_every: int = 1
+    detect_every: int = 5
+    refine: bool = True
+    min_size: float = 40.0
     window: int = 30
     stride_windows: int = 15
     top_k: int = 4
@@ -86,6 +100,8 @@ class DetectConfig:
             raise ConfigError(f"--frames must be at least 1, got {self.frames}")
         if self.detect_every < 1:
             raise ConfigError(f"--detect-every must be at least 1, got {self.detect_every}")
+        if not self.min_size >= 0:
+            raise ConfigError(f"--min-size must be at least 0 pixels, got {self.min_size}")
         if self.window < 2 or self.stride_windows < 1:
             raise ConfigError("the landmark window must be at least 2 frames and its stride at least 1")
 
@@ -245,13 +261,20 @@ def _nearest_window(windows: list[WindowScore], index: int) -> float | None:
     return min(inside, key=lambda w: abs((w.start + w.end) / 2 - index)).score
 
 
+def make_detector(cfg: DetectConfig, device: str = "auto") -> Any:
+    """The face detector ``facelab detect`` uses: MTCNN whose pyramid starts at ``cfg.min_size``."""
+    from facelab.faces.detect import FaceDetector
+
+    return FaceDetector(device=device, min_face_size=max(12, round(cfg.min_size)))
+
+
 def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifier: Any = None,
                 scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
                 on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     """Run the detectors on one photo or video.
 
     Args:
-        detector: a :class:`~facelab.faces.detect.FaceDetector`.
+        detector: a :class:`~facelab.faces.detect.FaceDetector` (:func:`make_detector`).
         classifier: a :class:`~facelab.detector.cnn.FakeClassifier`, or None (CNN skipped).
         scorer: a :class:`~facelab.detector.landmark_motion.LandmarkScorer`, or None.
         cnn_skipped, motion_skipped: why a missing signal is missing (shown in the report).
@@ -276,7 +299,7 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     image = read_image(path)
     timings["decode"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    faces = detector.detect(image)
+    faces = [f for f in detector.detect(image) if f.width >= cfg.min_size]
     timings["detect"] = time.perf_counter() - t0
     states = {i: _TrackState(i, cfg.top_k) for i in range(len(faces))}
     records = {(0, i): FrameRecord(frame=0, time=None, track=i, box=[float(v) for v in f.box], detected=True)
@@ -315,7 +338,8 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     reader = VideoReader(path)
     info = reader.info
     fps = float(info.fps) if info.fps else None
-    tracker = FaceTracker(detector, detect_every=cfg.detect_every, fps=fps or 30.0)
+    tracker = FaceTracker(detector, detect_every=cfg.detect_every, fps=fps or 30.0, min_size=cfg.min_size,
+                          refine=cfg.refine and cfg.detect_every > 1)
     extractor = MotionExtractor(fps) if scorer is not None else None
     states: dict[int, _TrackState] = {}
     records: dict[tuple[int, int], FrameRecord] = {}

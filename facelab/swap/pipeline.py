@@ -175,12 +175,16 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
 
 
 def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
-                    *, selection: Selection = Selection(), detect_every: int = 5, overwrite: bool = False,
+                    *, selection: Selection = Selection(), detect_every: int = 5, refine: bool = True,
+                    overwrite: bool = False,
                     label: bool = True, watermark: str | None = None,
                     on_frame: Callable[[int, int | None], None] | None = None) -> SwapRecord:
     """Swap faces in every frame of a video, streaming; same frame count, fps and size; audio copied.
 
     ``watermark``: text drawn on every frame (:func:`facelab.provenance.draw_watermark`).
+    ``detect_every``, ``refine``: full MTCNN every k frames; in between, O-Net re-detection of
+    each tracked face (``refine``) with optical flow for the faces it loses, or flow alone
+    (:class:`~facelab.faces.track.FaceTracker`).
     """
     t0, src, dst = time.perf_counter(), Path(src), Path(dst)
     _check_dst(src, dst, overwrite)
@@ -190,11 +194,12 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
     with VideoReader(src) as reader:
         info = reader.info
-        tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0)
+        tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
+                              refine=refine and detect_every > 1)
         with VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src, overwrite=overwrite,
                          metadata=synthetic_metadata(source) if label else None) as writer:
             for index, frame in reader.frames_with_index():
-                # 1. track (detect every k frames, flow and smoothing in between)
+                # 1. track (detect every k frames, O-Net or flow in between, smoothing)
                 tracked = selection.pick([(t.track_id, t.face) for t in tracker.update(frame)])
                 # 2. swap each chosen face
                 entries = []

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 from facelab.cli import _register, cli
 from facelab.detector.cnn import load_classifier
 from facelab.detector.landmark_motion import load_landmark_scorer
-from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_file, detect_files, list_media
+from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_file, detect_files, list_media, make_detector
+from facelab.errors import ConfigError
 from facelab.faces.detect import FaceDetector
+from facelab.io.image import read_image
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -69,6 +71,17 @@ def test_photo_gets_cnn_only(detector: FaceDetector, tiny_detector_weights: Path
     # no face: UNCERTAIN, no probability
     r = detect_file(SAMPLES / "coffee.jpg", DetectConfig(), detector=detector, classifier=load_classifier(tiny_detector_weights))
     assert r.verdict == "UNCERTAIN" and r.fake_probability is None and r.reasons == ["no face found"]
+
+
+def test_min_size_drops_small_faces_and_starts_the_pyramid_there(detector: FaceDetector) -> None:
+    photo = SAMPLES / "grace_hopper.jpg"
+    width = detector.detect(read_image(photo))[0].width
+    assert len(detect_file(photo, DetectConfig(min_size=width - 1), detector=detector).tracks) == 1
+    r = detect_file(photo, DetectConfig(min_size=width + 1), detector=detector)
+    assert r.tracks == [] and r.reasons == ["no face found"]
+    assert make_detector(DetectConfig()).min_face_size == 40 and make_detector(DetectConfig(min_size=0)).min_face_size == 12
+    with pytest.raises(ConfigError, match="--min-size"):
+        DetectConfig(min_size=-1)
 
 
 def test_batch_reports_bad_file_and_finishes(tmp_path: Path, detector: FaceDetector) -> None:
