@@ -24,6 +24,7 @@ from facelab.io.video import VideoReader, VideoWriter, probe_video
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
 CLIP_1080 = SHARED / "face_videos" / "facenet_pytorch_video.mp4"  # 1920x1080, 25 fps, 105 frames
+TALKING = SHARED / "face_videos" / "sadtalker_WDA_KatieHill_000.mp4"  # 512x512, 25 fps, 200 frames, one face
 PHOTOS = sorted((REPO / "samples").glob("*.jpg"))
 
 
@@ -106,7 +107,11 @@ def photos(size: int, count: int, folder: Path) -> list[Path]:
 
 def make_clip(src: Path, dst: Path, size: tuple[int, int] | None = None, frames: int | None = None,
               loops: int = 1) -> Path:
-    """Re-encode `src` with facelab's VideoWriter: resized (INTER_AREA), cut to `frames`, played `loops` times."""
+    """Re-encode `src` with facelab's VideoWriter: resized (INTER_AREA), cut to `frames`, played `loops` times.
+
+    When the aspect ratio differs, the frame is scaled to the target height and centred between
+    grey side bars (pillarbox; bicubic when it grows), as a broadcast shows a 4:3 or square picture.
+    """
     info = probe_video(src)
     size = size or (info.width, info.height)
     with VideoWriter(dst, info.fps, size, overwrite=True) as writer:
@@ -116,9 +121,22 @@ def make_clip(src: Path, dst: Path, size: tuple[int, int] | None = None, frames:
                     if frames is not None and i >= frames:
                         break
                     if (frame.shape[1], frame.shape[0]) != size:
-                        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+                        frame = _fit(frame, size)
                     writer.write(frame)
     return dst
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    fh, fw = frame.shape[:2]
+    if abs(fw / fh - w / h) < 0.01:
+        return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if fw > w else cv2.INTER_CUBIC)
+    nw = min(w, round(fw * h / fh))
+    inner = cv2.resize(frame, (nw, h), interpolation=cv2.INTER_AREA if fh > h else cv2.INTER_CUBIC)
+    out = np.full((h, w, 3), 64, np.uint8)
+    x0 = (w - nw) // 2
+    out[:, x0:x0 + nw] = inner
+    return out
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:

@@ -13,10 +13,11 @@ Each job runs in a fresh Python process (`python bench/memory.py --child JOB VID
 allocation of one job is counted in another (with `--quick` the 1x and 2x processes of a job run
 at the same time, to save time; peak RSS is per process):
 
-- detect: `detect_file` with `DetectConfig()` (the `facelab detect` defaults: MTCNN every frame,
-  the CNN on every 5th, Grad-CAM on the top frames), the EfficientNet-Lite0 classifier;
+- detect: `detect_file` with `DetectConfig()` and `make_detector` (the `facelab detect` defaults:
+  the full MTCNN every 5th frame from 40 px faces, O-Net in between, the CNN on every 5th frame,
+  Grad-CAM on the top frames), the EfficientNet-Lite0 classifier;
 - swap: `swap_video_file`, one-shot from `samples/grace_hopper.jpg`, CLI defaults (MTCNN every 5th
-  frame, alpha blend, H.264 CRF 18).
+  frame, O-Net in between, alpha blend, H.264 CRF 18).
 
 The child reports its RSS once the models are loaded (`VmRSS`, before the video is opened) and its
 peak at the end (`VmHWM` from /proc/self/status), and the peak so far after every frame (a
@@ -67,12 +68,13 @@ def child(job: str, video: Path, threads: int | None) -> None:
     if job == "detect":
         from detect_speed import make_classifier
         from facelab.detector.landmark_scorer import load_landmark_scorer
-        from facelab.detector.pipeline import DetectConfig, detect_file
+        from facelab.detector.pipeline import DetectConfig, detect_file, make_detector
 
         classifier, scorer = make_classifier(work), load_landmark_scorer()
 
         def go() -> int:
-            return detect_file(video, DetectConfig(), detector=detector, classifier=classifier, scorer=scorer,
+            return detect_file(video, DetectConfig(), detector=make_detector(DetectConfig(), "cpu"),
+                               classifier=classifier, scorer=scorer,
                                on_frame=sample).frames_analysed
     else:
         from facelab.swap.oneshot import OneShotSource, SwapSettings

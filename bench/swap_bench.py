@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -161,7 +162,7 @@ class TimedDetector:
 
     def __init__(self, detector: FaceDetector) -> None:
         self.detector = detector
-        self.seconds = 0.0
+        self.seconds = self.refine_seconds = 0.0
         self.calls = 0
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -169,6 +170,12 @@ class TimedDetector:
         faces = self.detector.detect(image)
         self.seconds += time.perf_counter() - t
         self.calls += 1
+        return faces
+
+    def refine(self, image: np.ndarray, boxes: list[np.ndarray]) -> list[Face | None]:
+        t = time.perf_counter()
+        faces = self.detector.refine(image, boxes)
+        self.refine_seconds += time.perf_counter() - t
         return faces
 
 
@@ -180,6 +187,7 @@ class Timing:
     cpu: float = 0.0
     mtcnn: float = 0.0
     mtcnn_calls: int = 0
+    refine: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     def summary(self) -> dict[str, Any]:
@@ -192,11 +200,12 @@ class Timing:
                 "mtcnn_ms_per_frame": round(1000 * self.mtcnn / max(self.frames, 1), 3),
                 "mtcnn_calls": self.mtcnn_calls,
                 "mtcnn_ms_per_call": round(1000 * self.mtcnn / max(self.mtcnn_calls, 1), 2),
-                "tracker_ms_per_frame": round(ms["detect"] - 1000 * self.mtcnn / max(self.frames, 1), 3)}
+                "refine_ms_per_frame": round(1000 * self.refine / max(self.frames, 1), 3),
+                "tracker_ms_per_frame": round(ms["detect"] - 1000 * (self.mtcnn + self.refine) / max(self.frames, 1), 3)}
 
 
 def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, settings: SwapSettings,
-           selection: Selection, detect_every: int) -> tuple[Timing, list[dict[str, Any]]]:
+           selection: Selection, detect_every: int, refine: bool) -> tuple[Timing, list[dict[str, Any]]]:
     """swap_video_file's loop with a stopwatch around each stage."""
     pc = time.perf_counter
     tm, frames_log = Timing(), []
@@ -206,7 +215,8 @@ def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, 
     mask = settings.crop_mask()
     with VideoReader(src) as reader:
         info = reader.info
-        tracker = FaceTracker(timed, detect_every=detect_every, fps=float(info.fps) or 30.0)
+        tracker = FaceTracker(timed, detect_every=detect_every, fps=float(info.fps) or 30.0,
+                              refine=refine and detect_every > 1)
         writer = VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src, overwrite=True,
                              metadata=synthetic_metadata(source))
         try:
@@ -255,17 +265,17 @@ def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, 
             raise
     tm.total = pc() - t_start
     tm.cpu = time.process_time() - c_start
-    tm.mtcnn, tm.mtcnn_calls = timed.seconds, timed.calls
+    tm.mtcnn, tm.mtcnn_calls, tm.refine = timed.seconds, timed.calls, timed.refine_seconds
     # "other": whatever the stopwatches did not cover (loop, bookkeeping, opening the files)
     st["other"] = tm.total - sum(v for k, v in st.items() if k != "other")
     return tm, frames_log
 
 
 def end_to_end(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, settings: SwapSettings,
-               selection: Selection, detect_every: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+               selection: Selection, detect_every: int, refine: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     c0 = time.process_time()
     rec = swap_video_file(source, src, dst, detector, settings, selection=selection, detect_every=detect_every,
-                          overwrite=True)
+                          refine=refine, overwrite=True)
     cpu = time.process_time() - c0
     return ({"frames": rec.frames_total, "faces": sum(len(f["faces"]) for f in rec.frames),
              "seconds": round(rec.seconds, 3), "fps": rec.frames_total / rec.seconds,
@@ -329,12 +339,13 @@ def tables(res: dict[str, Any]) -> str:
             row += [f"{b['ms_per_frame'][k]:.1f}", f"{100 * b['share'][k]:.1f} %"]
         lines.append("| " + " | ".join(row) + " |")
         if k == "detect":
-            for sub, key in (("&nbsp;&nbsp;of which MTCNN", "mtcnn_ms_per_frame"),
+            for sub, key in (("&nbsp;&nbsp;of which MTCNN (full)", "mtcnn_ms_per_frame"),
+                             ("&nbsp;&nbsp;of which O-Net re-detection (refine)", "refine_ms_per_frame"),
                              ("&nbsp;&nbsp;of which flow, matching, smoothing", "tracker_ms_per_frame")):
                 row = [sub]
                 for r in res["results"]:
                     b = r["staged"]
-                    row += [f"{b[key]:.1f}", f"{100 * b[key] / (1000 * b['seconds'] / b['frames']):.1f} %"]
+                    row += [f"{b.get(key, math.nan):.1f}", f"{100 * b.get(key, math.nan) / (1000 * b['seconds'] / b['frames']):.1f} %"]
                 lines.append("| " + " | ".join(row) + " |")
     row = ["**total**"]
     for r in res["results"]:
@@ -371,6 +382,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--source", type=Path, default=REPO / "samples" / "grace_hopper.jpg", help="Source face photo.")
     ap.add_argument("--frames", type=int, default=None, help="Use only the first N frames of each input.")
     ap.add_argument("--detect-every", type=int, default=5, help="MTCNN every N frames (the CLI default 5).")
+    ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                    help="O-Net re-detection between full detections (the CLI default); --no-refine: flow only.")
     ap.add_argument("--largest", action="store_true", help="Swap only the largest face per frame.")
     ap.add_argument("--blend", choices=["alpha", "poisson"], default="alpha")
     ap.add_argument("--max-side", type=int, default=960,
@@ -401,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "command": env + "python " + " ".join(shlex.quote(a) for a in ["bench/swap_bench.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(), "device": args.device,
-        "settings": {**asdict(settings), "detect_every": args.detect_every, "selection": selection.describe(),
+        "settings": {**asdict(settings), "detect_every": args.detect_every, "refine": args.refine, "selection": selection.describe(),
                      "source": str(src_rel.relative_to(REPO)) if src_rel.is_relative_to(REPO) else str(src_rel),
                      "repeat": args.repeat, "detector": detector.config()},
         "results": [],
@@ -419,11 +432,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     load = os.getloadavg()[0]
                     if kind == "staged":
                         tm, log_s = staged(source, path, work / f"{name}_staged.mp4", detector, settings,
-                                           selection, args.detect_every)
+                                           selection, args.detect_every, args.refine)
                         run = tm.summary()
                     else:
                         run, log_e = end_to_end(source, path, work / f"{name}_e2e.mp4", detector, settings,
-                                                selection, args.detect_every)
+                                                selection, args.detect_every, args.refine)
                     run["load_average_1min_before"] = round(load, 2)
                     runs[kind].append(run)
                 same = same and log_s == log_e

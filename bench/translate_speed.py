@@ -164,7 +164,8 @@ def model_only(net: torch.nn.Module, size: int, batch: int, device: torch.device
         run = torch.compile(net, mode="reduce-overhead" if variant == "compile+cudagraphs" else None)
 
     def once() -> None:
-        with torch.inference_mode(), torch.autocast(device.type, torch.float16, enabled=amp):
+        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16 if device.type == "cpu" else torch.float16,
+                                                    enabled=amp):
             run(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -186,7 +187,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     batches = [1, 4] if quick else [1, 4, 8]
     repeat = 1 if quick else args.repeat
     device = torch.device(args.device)
-    tr = load_translator(weights=write_checkpoint(work / "resnet9.pt"), device=args.device, inference="official")
+    ckpt = write_checkpoint(work / "resnet9.pt")
+    tr = load_translator(weights=ckpt, device=args.device, inference="official")
+    tr_bf16 = load_translator(weights=ckpt, device=args.device, inference="official", amp=True)
     naive_net = create_generator(ARCH, **ARCH_KW)
     naive_net.load_state_dict(tr.net.state_dict())
     naive_net = naive_net.to(device)  # train mode, as test.py without --eval (InstanceNorm: the same function)
@@ -207,6 +210,11 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             dt, st = best_of(lambda: facelab_batched(tr, paths, out, b), repeat)
             rows.append({"pipeline": "facelab Translator.translate", "batch": b, "seconds": dt, "stages_s": st,
                          **compare(ref, out, paths, exact)})
+        if device.type == "cpu":  # the opt-in `facelab translate --amp`: bfloat16 autocast on the CPU
+            out = _fresh(work / f"facelab{size}_bf16")
+            dt, st = best_of(lambda: facelab_batched(tr_bf16, paths, out, 1), repeat)
+            rows.append({"pipeline": "facelab Translator.translate --amp (bfloat16)", "batch": 1, "seconds": dt,
+                         "stages_s": st, **compare(ref, out, paths, exact)})
         out = _fresh(work / f"facelab{size}_job")
         dt, _ = best_of(lambda: facelab_run_job(tr, paths, out), repeat)
         rows.append({"pipeline": "facelab run_job (CLI path)", "batch": 1, "seconds": dt, "stages_s": {},
@@ -219,8 +227,8 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             r["seconds"] = round(r["seconds"], 3)
             log.info("translate %d %s b%d: %.2f img/s", size, r["pipeline"], r["batch"], r["images_per_s"])
         res["pipelines"] += rows
-        variants = ["contiguous", "channels_last"] + (["amp", "compile", "compile+cudagraphs"] if device.type == "cuda"
-                                                      else [])
+        variants = ["contiguous", "channels_last", "amp"] + (["compile", "compile+cudagraphs"] if device.type == "cuda"
+                                                             else [])
         for b in batches[:1] if quick else batches:
             for v in variants:
                 s = model_only(tr.net, size, b, device, v, 1)  # after a warm-up pass; the net alone varies little
@@ -228,7 +236,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                           "gflop_per_image": round(flops / 1e9, 2), "gflops_per_s": flops / s / 1e9,
                                           "share_of_matmul_peak": flops / s / 1e9 / peak["gflops"]})
     if device.type != "cuda":
-        res["skipped"] = "AMP, torch.compile and CUDA graphs: CUDA-only variants, run with --device cuda"
+        res["skipped"] = "torch.compile and CUDA graphs: CUDA-only variants, run with --device cuda (amp is bfloat16 here)"
     res["markdown"] = markdown(res)
     return res
 
