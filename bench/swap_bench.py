@@ -7,13 +7,15 @@ For each input size (640x360 and 1280x720) this runs the video swap twice:
 
 1. **staged**: the loop of `facelab.swap.pipeline.swap_video_file`, written out here with
    `time.perf_counter()` around each stage and the very same library calls
-   (`VideoReader.frames_with_index`, `FaceTracker.update`, `Selection.pick`, `align_face`,
-   `OneShotSource.face_for`, `paste_face`, `VideoWriter.write` / `close`). Stages:
-   decode | detect (MTCNN, plus the tracker's optical flow, matching and smoothing; the MTCNN
-   share is timed by a thin wrapper around the detector) | align (the target's similarity and its
+   (`prefetch(VideoReader.frames_with_index())`, `FaceTracker.update`, `Selection.pick`,
+   `align_face`, `OneShotSource.face_for`, `paste_face`, `BackgroundWriter(VideoWriter).write` /
+   `close`). Stages: decode (waiting for the decoder thread) | detect (the full MTCNN and O-Net
+   re-detection, each timed by a thin wrapper around the detector, plus the tracker's optical
+   flow, matching and smoothing) | align (the target's similarity and its
    256x256 crop) | translate (for one-shot the source crop is fetched: a Python attribute read,
    near zero; a learned swap runs its generator here) | blend (`paste_face`: colour transfer,
-   warping crop and mask back, alpha or Poisson blend) | encode (including the final flush) |
+   warping crop and mask back, alpha or Poisson blend) | encode (queueing a frame for the
+   encoder thread, waiting when 4 are queued, and the final flush) |
    other (sidecar bookkeeping and the loop itself: the total minus the stages).
 2. **end to end**: `swap_video_file` itself, timed by its own record (`record.seconds`).
 
@@ -75,6 +77,7 @@ from facelab.faces.blend import BlendMode, paste_face
 from facelab.faces.color import ColorMethod, color_transfer
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import FaceTracker
+from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.video import VideoReader, VideoWriter, probe_video
 from facelab.swap.oneshot import OneShotSource, SwapSettings
 from facelab.swap.pipeline import (
@@ -217,10 +220,12 @@ def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, 
         info = reader.info
         tracker = FaceTracker(timed, detect_every=detect_every, fps=float(info.fps) or 30.0,
                               refine=refine and detect_every > 1)
-        writer = VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src, overwrite=True,
-                             metadata=synthetic_metadata(source))
+        # as swap_video_file: decoding one thread ahead, encoding one behind ("decode" and "encode"
+        # are then the time the loop waits for them)
+        writer = BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
+                                              overwrite=True, metadata=synthetic_metadata(source)))
         try:
-            frames = reader.frames_with_index()
+            frames = prefetch(reader.frames_with_index())
             while True:
                 t = pc()
                 try:
