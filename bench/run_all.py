@@ -69,7 +69,7 @@ def bench_detect(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def bench_swap(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """bench/swap_bench.py at 1280x720 (its staged loop and `swap_video_file` end to end)."""
+    """bench/swap_bench.py at 1280x720, crowd and one face (its staged loop and `swap_video_file` end to end)."""
     import swap_bench
 
     argv = ["--only", "1280x720", "--repeat", str(1 if args.quick else args.repeat), "--work", str(work)]

@@ -7,13 +7,15 @@ For each input size (640x360 and 1280x720) this runs the video swap twice:
 
 1. **staged**: the loop of `facelab.swap.pipeline.swap_video_file`, written out here with
    `time.perf_counter()` around each stage and the very same library calls
-   (`VideoReader.frames_with_index`, `FaceTracker.update`, `Selection.pick`, `align_face`,
-   `OneShotSource.face_for`, `paste_face`, `VideoWriter.write` / `close`). Stages:
-   decode | detect (MTCNN, plus the tracker's optical flow, matching and smoothing; the MTCNN
-   share is timed by a thin wrapper around the detector) | align (the target's similarity and its
+   (`prefetch(VideoReader.frames_with_index())`, `FaceTracker.update`, `Selection.pick`,
+   `align_face`, `OneShotSource.face_for`, `paste_face`, `BackgroundWriter(VideoWriter).write` /
+   `close`). Stages: decode (waiting for the decoder thread) | detect (the full MTCNN and O-Net
+   re-detection, each timed by a thin wrapper around the detector, plus the tracker's optical
+   flow, matching and smoothing) | align (the target's similarity and its
    256x256 crop) | translate (for one-shot the source crop is fetched: a Python attribute read,
    near zero; a learned swap runs its generator here) | blend (`paste_face`: colour transfer,
-   warping crop and mask back, alpha or Poisson blend) | encode (including the final flush) |
+   warping crop and mask back, alpha or Poisson blend) | encode (queueing a frame for the
+   encoder thread, waiting when 4 are queued, and the final flush) |
    other (sidecar bookkeeping and the loop itself: the total minus the stages).
 2. **end to end**: `swap_video_file` itself, timed by its own record (`record.seconds`).
 
@@ -34,10 +36,13 @@ first frames); compare full-length runs.
 
 Inputs (read only, never copied into the repository):
     640x360:  ../shared/data/face_videos/short_hamilton_clip.mp4 (29.97 fps, 275 frames)
-    1280x720: ../shared/data/face_videos/facenet_pytorch_video.mp4 (1920x1080, 25 fps, 105
-              frames), resized with cv2.INTER_AREA and written to a temporary file with facelab's
-              VideoWriter before any timing (not counted).
-With `--frames N` both inputs are first cut to N frames into temporary files (re-encoded by the
+    1280x720 crowd: ../shared/data/face_videos/facenet_pytorch_video.mp4 (1920x1080, 25 fps, 105
+              frames, about 6 faces a frame), resized with cv2.INTER_AREA and written to a
+              temporary file with facelab's VideoWriter before any timing (not counted).
+    1280x720 one face: ../shared/data/face_videos/sadtalker_WDA_KatieHill_000.mp4 (512x512,
+              25 fps, 200 frames, one talking head) scaled to 720x720 (bicubic) between grey side
+              bars, written the same way.
+`--only 1280x720` runs the two 1280x720 inputs. With `--frames N` the inputs are first cut to N frames into temporary files (re-encoded by the
 same VideoWriter, H.264 CRF 18, without audio); otherwise the 640x360 clip is used as it is.
 
 Before timing, MTCNN runs once on a frame of each input (PyTorch's first call allocates and
@@ -75,6 +80,7 @@ from facelab.faces.blend import BlendMode, paste_face
 from facelab.faces.color import ColorMethod, color_transfer
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import FaceTracker
+from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.video import VideoReader, VideoWriter, probe_video
 from facelab.swap.oneshot import OneShotSource, SwapSettings
 from facelab.swap.pipeline import (
@@ -116,7 +122,9 @@ def machine() -> dict[str, Any]:
 
 
 def make_input(src: Path, dst: Path, size: tuple[int, int], frames: int | None, audio: bool) -> Path:
-    """Resize (cv2.INTER_AREA) and/or cut `src` into `dst` with facelab's VideoWriter."""
+    """Resize and/or cut `src` into `dst` with facelab's VideoWriter (another aspect ratio: pillarbox)."""
+    from benchlib import _fit
+
     info = probe_video(src)
     with VideoReader(src) as reader, VideoWriter(dst, info.fps, size, audio_from=src if audio else None,
                                                  overwrite=True) as writer:
@@ -124,7 +132,7 @@ def make_input(src: Path, dst: Path, size: tuple[int, int], frames: int | None, 
             if frames is not None and n >= frames:
                 break
             if (frame.shape[1], frame.shape[0]) != size:
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+                frame = _fit(frame, size)
             writer.write(frame)
     return dst
 
@@ -149,7 +157,11 @@ def prepare_inputs(args: argparse.Namespace, work: Path) -> list[tuple[str, Path
     path = make_input(hd, work / "hd.mp4", (1280, 720), None if keep_all else args.frames, audio=bool(keep_all))
     how = (f"{hd.name} ({info.width}x{info.height}) resized to 1280x720 (INTER_AREA), "
            + ("H.264 CRF 18, audio copied" if keep_all else f"first {args.frames} frames, CRF 18, no audio"))
-    out.append(("1280x720", path, how))
+    out.append(("1280x720 crowd", path, how))
+    one = args.one_face.resolve()
+    path = make_input(one, work / "one.mp4", (1280, 720), args.frames, audio=False)
+    out.append(("1280x720 one face", path, f"{one.name} ({probe_video(one).width}x{probe_video(one).height}) scaled "
+                "to 720 px high between grey side bars" + (f", first {args.frames} frames" if args.frames else "")))
     return out
 
 
@@ -217,10 +229,12 @@ def staged(source: OneShotSource, src: Path, dst: Path, detector: FaceDetector, 
         info = reader.info
         tracker = FaceTracker(timed, detect_every=detect_every, fps=float(info.fps) or 30.0,
                               refine=refine and detect_every > 1)
-        writer = VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src, overwrite=True,
-                             metadata=synthetic_metadata(source))
+        # as swap_video_file: decoding one thread ahead, encoding one behind ("decode" and "encode"
+        # are then the time the loop waits for them)
+        writer = BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
+                                              overwrite=True, metadata=synthetic_metadata(source)))
         try:
-            frames = reader.frames_with_index()
+            frames = prefetch(reader.frames_with_index())
             while True:
                 t = pc()
                 try:
@@ -379,6 +393,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--sd", type=Path, default=VIDEOS / "short_hamilton_clip.mp4", help="The 640x360 input.")
     ap.add_argument("--hd", type=Path, default=VIDEOS / "facenet_pytorch_video.mp4",
                     help="Video resized to 1280x720 for the second input.")
+    ap.add_argument("--one-face", type=Path, default=VIDEOS / "sadtalker_WDA_KatieHill_000.mp4",
+                    help="A one-face video, pillarboxed to 1280x720 for the third input.")
     ap.add_argument("--source", type=Path, default=REPO / "samples" / "grace_hopper.jpg", help="Source face photo.")
     ap.add_argument("--frames", type=int, default=None, help="Use only the first N frames of each input.")
     ap.add_argument("--detect-every", type=int, default=5, help="MTCNN every N frames (the CLI default 5).")

@@ -94,8 +94,9 @@ def provenance_options(fn: Callable) -> Callable:
 @click.option("--size", default=None, metavar="original|N|WxH",
               help="Process at the image's own resolution (original; default for CycleGAN) or resize to N x N "
                    "/ W x H first (pix2pix registry models default to 256, as they were trained).")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
-              help="Frames per forward pass (images run one by one with BatchNorm on batch statistics).")
+@click.option("--batch-size", type=click.IntRange(1, 256), default=None,
+              help="Video frames per forward pass [default: 4 on CUDA, 1 on the CPU, where batches are slower]. "
+                   "Photos run one by one.")
 @click.option("--inference", type=click.Choice(["official", "eval"]), default="official", show_default=True,
               help="official: like the official test.py (pix2pix: BatchNorm batch statistics, dropout on); "
                    "eval: model.eval(), deterministic.")
@@ -108,7 +109,7 @@ def provenance_options(fn: Callable) -> Callable:
 @provenance_options
 @click.pass_context
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
-              direction: str, size: str | None, batch_size: int, inference: str, seed: int | None,
+              direction: str, size: str | None, batch_size: int | None, inference: str, seed: int | None,
               image_ext: str | None, amp: bool | None, overwrite: bool, shard: Shard | None, label: bool,
               watermark: str | None) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.

@@ -41,6 +41,7 @@ from facelab.detector.results import FrameRecord, MediaResult, SignalResult, Sus
 from facelab.errors import ConfigError, InputError, as_item_error
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
+from facelab.io.background import prefetch
 from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
 
@@ -348,7 +349,8 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     analysed = with_face = 0
     t_start = time.perf_counter()
     with reader:
-        for index, frame in _timed(reader.frames_with_index(), timings, "decode"):
+        # "decode": time spent waiting for the decoder thread, which runs up to 4 frames ahead
+        for index, frame in _timed(prefetch(reader.frames_with_index()), timings, "decode"):
             t0 = time.perf_counter()
             tracked = tracker.update(frame)
             timings["detect_track"] = timings.get("detect_track", 0.0) + time.perf_counter() - t0

@@ -32,6 +32,7 @@ from facelab import __version__
 from facelab.errors import InputError, OutputError
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
+from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, VideoWriter
 from facelab.provenance import draw_watermark, synthetic_label
@@ -196,9 +197,11 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
         info = reader.info
         tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
                               refine=refine and detect_every > 1)
-        with VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src, overwrite=overwrite,
-                         metadata=synthetic_metadata(source) if label else None) as writer:
-            for index, frame in reader.frames_with_index():
+        # decoding runs one thread ahead and encoding one thread behind the swap (facelab.io.background)
+        with BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
+                                          overwrite=overwrite, metadata=synthetic_metadata(source) if label else None)
+                              ) as writer:
+            for index, frame in prefetch(reader.frames_with_index()):
                 # 1. track (detect every k frames, O-Net or flow in between, smoothing)
                 tracked = selection.pick([(t.track_id, t.face) for t in tracker.update(frame)])
                 # 2. swap each chosen face

@@ -26,6 +26,7 @@ from typing import Callable
 
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.io._common import folder_problem
+from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video
 from facelab.provenance import draw_watermark, synthetic_label
@@ -136,10 +137,22 @@ def synthetic_tag(tr: Translator) -> dict[str, str]:
     return synthetic_label("translated", model=model, arch=tr.info.get("arch"), weights=tr.info.get("weights_path"))
 
 
-def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overwrite: bool = False,
+def default_batch_size(tr: Translator) -> int:
+    """Video frames per forward pass: 4 on CUDA, 1 on the CPU.
+
+    Why: on the 2-core CPU of docs/benchmarks.md a ``resnet_9blocks`` forward already runs at the
+    machine's matmul peak one frame at a time, and batches of 4 and 8 were 15-25 % slower (larger
+    activations fall out of the caches); a GPU needs batches to fill it.
+    """
+    return 4 if tr.device.type == "cuda" else 1
+
+
+def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
                          on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
                          watermark: str | None = None) -> JobResult:
     """Translate every frame; `on_frames(n_done, total_or_None)` after each batch.
+
+    ``batch_size``: frames per forward pass (None: :func:`default_batch_size`).
 
     ``label``: synthetic-media container metadata; ``watermark``: text drawn on every frame.
     """
@@ -150,9 +163,11 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overw
     with VideoReader(job.src) as reader:
         info = reader.info
         size = tr.size
-        with VideoWriter(job.dst, info.fps, size, audio_from=job.src, overwrite=overwrite,
-                         metadata=synthetic_tag(tr) if label else None) as writer:
-            for frames in batched(reader, max(1, batch_size)):
+        batch = batch_size or default_batch_size(tr)
+        # decoding one thread ahead and encoding one behind the network (facelab.io.background)
+        with BackgroundWriter(VideoWriter(job.dst, info.fps, size, audio_from=job.src, overwrite=overwrite,
+                                          metadata=synthetic_tag(tr) if label else None)) as writer:
+            for frames in batched(prefetch(reader), max(1, batch)):
                 for out in tr.translate(frames):
                     writer.write(out if watermark is None else draw_watermark(out, watermark))
                 done += len(frames)
@@ -163,7 +178,7 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int = 4, overw
     return JobResult(job, done, time.perf_counter() - t0)
 
 
-def run_job(tr: Translator, job: Job, *, batch_size: int = 4, overwrite: bool = False,
+def run_job(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
             on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
             watermark: str | None = None) -> JobResult:
     if job.kind == "image":
