@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from facelab.cli import _register, cli
 from facelab.detector.cnn import load_classifier
 from facelab.detector.journal import DetectJournal, journal_path, run_settings
-from facelab.detector.pipeline import DetectConfig, detect_files
+from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
 from facelab.faces.detect import FaceDetector
 from facelab.io.video import VideoReader, VideoWriter
 
@@ -62,8 +62,8 @@ def _records(path: Path) -> list[dict]:
     return doc
 
 
-def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, short_clip: Path, tiny_detector_weights: Path,
-                                                              detector: FaceDetector) -> None:
+def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, short_clip: Path,
+                                                              tiny_detector_weights: Path) -> None:
     files = copies(short_clip, tmp_path / "in", 3)
     bad = tmp_path / "in" / "v03_bad.mp4"
     bad.write_bytes(b"not a video")
@@ -84,7 +84,8 @@ def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, sh
     journal = DetectJournal.open(journal_path(out / "v.json"), settings, resume=False)
     from facelab.detector.landmark_motion import load_landmark_scorer
 
-    for r in detect_files(files[:1], cfg, detector=detector, classifier=load_classifier(tiny_detector_weights),
+    # the CLI's detector: MTCNN's pyramid from --min-size (make_detector)
+    for r in detect_files(files[:1], cfg, detector=make_detector(cfg, "cpu"), classifier=load_classifier(tiny_detector_weights),
                           scorer=load_landmark_scorer()):
         journal.append(r, html=True)
     journal.close()
