@@ -61,6 +61,27 @@ def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.Gr
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
 
+@contextlib.contextmanager
+def one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """Run a tiny CPU workload on one intra-op thread, then restore the thread count.
+
+    Why: PyTorch's OpenMP threads busy-wait for each other, and a net too small to split (MTCNN's
+    O-Net on a few 48x48 crops) only pays for that when another thread (a video decoder or
+    encoder) keeps the second core busy: in ``facelab swap`` at 720p the re-detection took 12-19
+    ms a frame on two threads and 4-8 ms on one. Not for use while other threads run PyTorch work
+    (the thread count is global).
+    """
+    n = torch.get_num_threads()
+    if device.type != "cpu" or n == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def set_cpu_threads(n: int | None = None) -> None:
     """Use every core for intra-op work unless told otherwise (torch's default can be lower in containers)."""
     if n is None:

@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 import torch
 
-from facelab.device import resolve_device
+from facelab.device import one_cpu_thread, resolve_device
 
 __all__ = ["Face", "FaceDetector"]
 
@@ -257,7 +257,7 @@ class FaceDetector:
             if x3 > x0 and y3 > y0:
                 crops[k] = cv2.resize(image[y0:y3, x0:x3].astype(np.float32), (48, 48), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(crops).permute(0, 3, 1, 2).to(self.device)
-        with torch.inference_mode():
+        with torch.inference_mode(), one_cpu_thread(self.device):  # too small to split over cores
             reg, points, prob = self._mtcnn.onet((x - 127.5) * 0.0078125)
         reg, points, score = reg.float().cpu().numpy(), points.float().cpu().numpy(), prob[:, 1].float().cpu().numpy()
         size = side + 1  # facenet-pytorch's w = x2 - x1 + 1
