@@ -6,6 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+import torch
+
+from facelab.device import one_cpu_thread
+
 
 def _capacity(env: dict[str, str]) -> str:
     code = "import os, facelab; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
@@ -20,11 +25,6 @@ def test_onednn_cache_is_capped_unless_the_user_set_it() -> None:
 
 
 def test_one_cpu_thread_restores_the_thread_count_even_on_errors() -> None:
-    import pytest
-    import torch
-
-    from facelab.device import one_cpu_thread
-
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
