@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
            "`vmhwm_trace_mib` in the JSON has (frames done, peak so far) through each run: growth over the "
            "first frames is start-up (decoder and x264 look-ahead buffers fill), growth all along is a leak. "
            "Clips of a few frames (`--quick`) see only start-up; detect's CNN scores crops in batches of up to "
-           "32 (224 px), so its peak also grows until a video fills whole batches.")
+           "8 on the CPU (224 px), so its peak also grows until a video fills whole batches.")
     return {"rows": rows, "flat_rule": f"2x peak - 1x peak <= max({FLAT_SHARE:.0%} of 1x, {FLAT_MIB:.0f} MiB)",
             "markdown": md}
 

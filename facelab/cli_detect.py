@@ -77,7 +77,8 @@ SLURM job-array recipe.
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
 @click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
               help="Most suspicious frames per face shown in the report.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="CNN batch size.")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="CNN crops per forward pass [default: 32 on CUDA, 8 on the CPU, where larger batches are slower].")
 @click.option("--overwrite", is_flag=True,
               help="Replace existing --json/--csv/--report files (and the journal of an interrupted run).")
 @click.option("--resume", is_flag=True,
@@ -90,7 +91,7 @@ SLURM job-array recipe.
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
            detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
-           batch_size: int, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
+           batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (needs --weights) and a

@@ -74,7 +74,9 @@ class DetectConfig:
             the cost of its default 20 px at 720p.
         window, stride_windows: landmark-motion window length and step, in detected frames.
         top_k: suspicious frames per track kept for the report (with Grad-CAM).
-        batch_size: CNN batch.
+        batch_size: CNN crops per forward pass; None: 32 on CUDA, 8 on the CPU (there, batches
+            of 32 EfficientNet-Lite0 crops took 33.5 ms a crop against 15.5 at 8 and held four
+            times the activations; see :func:`cnn_batch_size`).
         cnn, landmarks: switch either signal off.
         gradcam: compute Grad-CAM maps for the report's suspicious frames.
         fusion: how the signals combine.
@@ -88,7 +90,7 @@ class DetectConfig:
     window: int = 30
     stride_windows: int = 15
     top_k: int = 4
-    batch_size: int = 32
+    batch_size: int | None = None
     cnn: bool = True
     landmarks: bool = True
     gradcam: bool = True
@@ -103,6 +105,8 @@ class DetectConfig:
             raise ConfigError(f"--detect-every must be at least 1, got {self.detect_every}")
         if not self.min_size >= 0:
             raise ConfigError(f"--min-size must be at least 0 pixels, got {self.min_size}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.window < 2 or self.stride_windows < 1:
             raise ConfigError("the landmark window must be at least 2 frames and its stride at least 1")
 
@@ -262,6 +266,15 @@ def _nearest_window(windows: list[WindowScore], index: int) -> float | None:
     return min(inside, key=lambda w: abs((w.start + w.end) / 2 - index)).score
 
 
+def cnn_batch_size(cfg: DetectConfig, classifier: Any) -> int:
+    """``cfg.batch_size``, or 32 on CUDA and 8 on the CPU (best of 4 runs on the 2-core CPU of
+    docs/benchmarks.md, ms per 224 px crop: batch 1: 23.0, 2: 18.0, 4: 15.4, 8: 15.5, 16: 21.3,
+    32: 33.5)."""
+    if cfg.batch_size is not None:
+        return cfg.batch_size
+    return 32 if getattr(getattr(classifier, "device", None), "type", None) == "cuda" else 8
+
+
 def make_detector(cfg: DetectConfig, device: str = "auto") -> Any:
     """The face detector ``facelab detect`` uses: MTCNN whose pyramid starts at ``cfg.min_size``."""
     from facelab.faces.detect import FaceDetector
@@ -308,7 +321,7 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     for i in states:
         states[i].seen(0)
     if classifier is not None and faces:
-        batcher = _CnnBatcher(classifier, cfg.batch_size, states, records)
+        batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records)
         batcher.add(image, 0, list(enumerate(faces)))
         batcher.flush()
         timings["cnn"] = batcher.seconds
@@ -344,7 +357,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     extractor = MotionExtractor(fps) if scorer is not None else None
     states: dict[int, _TrackState] = {}
     records: dict[tuple[int, int], FrameRecord] = {}
-    batcher = _CnnBatcher(classifier, cfg.batch_size, states, records) if classifier is not None else None
+    batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records) if classifier is not None else None
     use_cnn = _cnn_frames(cfg, info.frame_count)
     analysed = with_face = 0
     t_start = time.perf_counter()

@@ -12,7 +12,15 @@ from click.testing import CliRunner
 from facelab.cli import _register, cli
 from facelab.detector.cnn import load_classifier
 from facelab.detector.landmark_motion import load_landmark_scorer
-from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_file, detect_files, list_media, make_detector
+from facelab.detector.pipeline import (
+    NO_CNN_HINT,
+    DetectConfig,
+    cnn_batch_size,
+    detect_file,
+    detect_files,
+    list_media,
+    make_detector,
+)
 from facelab.errors import ConfigError
 from facelab.faces.detect import FaceDetector
 from facelab.io.image import read_image
@@ -82,6 +90,13 @@ def test_min_size_drops_small_faces_and_starts_the_pyramid_there(detector: FaceD
     assert make_detector(DetectConfig()).min_face_size == 40 and make_detector(DetectConfig(min_size=0)).min_face_size == 12
     with pytest.raises(ConfigError, match="--min-size"):
         DetectConfig(min_size=-1)
+
+
+def test_cnn_batch_size_is_8_on_the_cpu_unless_given(tiny_detector_weights: Path) -> None:
+    clf = load_classifier(tiny_detector_weights, device="cpu")
+    assert cnn_batch_size(DetectConfig(), clf) == 8 and cnn_batch_size(DetectConfig(batch_size=3), clf) == 3
+    with pytest.raises(ConfigError, match="--batch-size"):
+        DetectConfig(batch_size=0)
 
 
 def test_batch_reports_bad_file_and_finishes(tmp_path: Path, detector: FaceDetector) -> None:
