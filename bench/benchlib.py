@@ -106,15 +106,17 @@ def photos(size: int, count: int, folder: Path) -> list[Path]:
 
 
 def make_clip(src: Path, dst: Path, size: tuple[int, int] | None = None, frames: int | None = None,
-              loops: int = 1) -> Path:
+              loops: int = 1, audio: bool = False) -> Path:
     """Re-encode `src` with facelab's VideoWriter: resized (INTER_AREA), cut to `frames`, played `loops` times.
+
+    `audio`: copy `src`'s audio streams (meant for one uncut loop: the audio is not cut or repeated).
 
     When the aspect ratio differs, the frame is scaled to the target height and centred between
     grey side bars (pillarbox; bicubic when it grows), as a broadcast shows a 4:3 or square picture.
     """
     info = probe_video(src)
     size = size or (info.width, info.height)
-    with VideoWriter(dst, info.fps, size, overwrite=True) as writer:
+    with VideoWriter(dst, info.fps, size, audio_from=src if audio else None, overwrite=True) as writer:
         for _ in range(loops):
             with VideoReader(src) as reader:
                 for i, frame in reader.frames_with_index():

@@ -24,7 +24,7 @@ import torch
 
 from facelab.detector.landmark_motion import MotionExtractor, aggregate, load_landmark_scorer, window_features
 from facelab.faces.detect import FaceDetector
-from facelab.faces.track import FaceTracker
+from facelab.faces.track import track_video
 from facelab.io.video import VideoReader
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -35,13 +35,11 @@ def clip(path: Path, detector: FaceDetector, every: int, refine: bool, scorer) -
     t0 = time.time()
     with VideoReader(path) as r:
         fps = float(r.info.fps) if r.info.fps else 30.0
-        tracker = FaceTracker(detector, detect_every=every, fps=fps, refine=refine)
-        ex = MotionExtractor(fps)
-        n = 0
-        for index, frame in r.frames_with_index():
-            tracked = tracker.update(frame)
-            ex.update(index, frame, [(t.track_id, t.raw, t.detected) for t in tracked])
-            n += 1
+    ex = MotionExtractor(fps)
+    n = 0
+    for index, frame, tracked in track_video(path, detector, detect_every=every, refine=refine):
+        ex.update(index, frame, [(t.track_id, t.raw, t.detected) for t in tracked])
+        n += 1
     probs, tracks, detected = [], [], []
     for seq in ex.sequences().values():
         detected.append(float(np.mean(seq.detected)))

@@ -74,6 +74,7 @@ import cv2
 import numpy as np
 import torch
 
+from benchlib import make_clip
 from facelab import __version__
 from facelab.faces.align import align_face
 from facelab.faces.blend import BlendMode, paste_face
@@ -121,22 +122,6 @@ def machine() -> dict[str, Any]:
             "numpy": np.__version__, "python": platform.python_version(), "cuda_used": False}
 
 
-def make_input(src: Path, dst: Path, size: tuple[int, int], frames: int | None, audio: bool) -> Path:
-    """Resize and/or cut `src` into `dst` with facelab's VideoWriter (another aspect ratio: pillarbox)."""
-    from benchlib import _fit
-
-    info = probe_video(src)
-    with VideoReader(src) as reader, VideoWriter(dst, info.fps, size, audio_from=src if audio else None,
-                                                 overwrite=True) as writer:
-        for n, frame in enumerate(reader):
-            if frames is not None and n >= frames:
-                break
-            if (frame.shape[1], frame.shape[0]) != size:
-                frame = _fit(frame, size)
-            writer.write(frame)
-    return dst
-
-
 def prepare_inputs(args: argparse.Namespace, work: Path) -> list[tuple[str, Path, str]]:
     """(name, path, how it was made) for each benchmarked size."""
     out = []
@@ -147,19 +132,19 @@ def prepare_inputs(args: argparse.Namespace, work: Path) -> list[tuple[str, Path
     elif args.frames is None or (n_sd and args.frames >= n_sd):
         out.append(("640x360", sd, f"{sd.name} as it is"))
     else:
-        path = make_input(sd, work / "sd.mp4", (640, 360), args.frames, audio=False)
+        path = make_clip(sd, work / "sd.mp4", (640, 360), args.frames, audio=False)
         out.append(("640x360", path, f"first {args.frames} frames of {sd.name}, re-encoded (CRF 18, no audio)"))
     if args.only == "640x360":
         return out
     hd = args.hd.resolve()
     info = probe_video(hd)
     keep_all = args.frames is None or (info.frame_count and args.frames >= info.frame_count)
-    path = make_input(hd, work / "hd.mp4", (1280, 720), None if keep_all else args.frames, audio=bool(keep_all))
+    path = make_clip(hd, work / "hd.mp4", (1280, 720), None if keep_all else args.frames, audio=bool(keep_all))
     how = (f"{hd.name} ({info.width}x{info.height}) resized to 1280x720 (INTER_AREA), "
            + ("H.264 CRF 18, audio copied" if keep_all else f"first {args.frames} frames, CRF 18, no audio"))
     out.append(("1280x720 crowd", path, how))
     one = args.one_face.resolve()
-    path = make_input(one, work / "one.mp4", (1280, 720), args.frames, audio=False)
+    path = make_clip(one, work / "one.mp4", (1280, 720), args.frames, audio=False)
     out.append(("1280x720 one face", path, f"{one.name} ({probe_video(one).width}x{probe_video(one).height}) scaled "
                 "to 720 px high between grey side bars" + (f", first {args.frames} frames" if args.frames else "")))
     return out

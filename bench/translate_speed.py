@@ -189,7 +189,9 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     device = torch.device(args.device)
     ckpt = write_checkpoint(work / "resnet9.pt")
     tr = load_translator(weights=ckpt, device=args.device, inference="official")
-    tr_bf16 = load_translator(weights=ckpt, device=args.device, inference="official", amp=True)
+    # the opt-in `facelab translate --amp` on the CPU: bfloat16 autocast (on CUDA the model-only rows cover AMP)
+    tr_bf16 = load_translator(weights=ckpt, device=args.device, inference="official", amp=True) \
+        if device.type == "cpu" else None
     naive_net = create_generator(ARCH, **ARCH_KW)
     naive_net.load_state_dict(tr.net.state_dict())
     naive_net = naive_net.to(device)  # train mode, as test.py without --eval (InstanceNorm: the same function)
@@ -210,7 +212,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             dt, st = best_of(lambda: facelab_batched(tr, paths, out, b), repeat)
             rows.append({"pipeline": "facelab Translator.translate", "batch": b, "seconds": dt, "stages_s": st,
                          **compare(ref, out, paths, exact)})
-        if device.type == "cpu":  # the opt-in `facelab translate --amp`: bfloat16 autocast on the CPU
+        if tr_bf16 is not None:
             out = _fresh(work / f"facelab{size}_bf16")
             dt, st = best_of(lambda: facelab_batched(tr_bf16, paths, out, 1), repeat)
             rows.append({"pipeline": "facelab Translator.translate --amp (bfloat16)", "batch": 1, "seconds": dt,

@@ -482,6 +482,7 @@ def track_video(
     min_size: float = 0.0,
     smoothing: OneEuroParams = OneEuroParams(),
     max_frames: int | None = None,
+    refine: bool = False,
 ) -> Iterator[tuple[int, np.ndarray, list[TrackedFace]]]:
     """Track the faces of a video file, streaming: memory does not grow with its length.
 
@@ -491,7 +492,7 @@ def track_video(
         detect_every: detect on every k-th **processed** frame, follow by flow in between.
         every: process only frames ``0, every, 2 * every, ...`` of the file (the tracker then
             sees frames ``every`` apart; smoothing uses ``fps / every``).
-        iou_threshold, max_missing, smooth, min_size, smoothing: see :class:`FaceTracker`.
+        iou_threshold, max_missing, smooth, min_size, smoothing, refine: see :class:`FaceTracker`.
         max_frames: stop after this many processed frames.
 
     Yields:
@@ -507,7 +508,7 @@ def track_video(
         fps = float(reader.info.fps) / every if reader.info.fps else 30.0 / every
         tracker = FaceTracker(
             detector, detect_every=detect_every, iou_threshold=iou_threshold, max_missing=max_missing,
-            smooth=smooth, min_size=min_size, fps=fps, smoothing=smoothing,
+            smooth=smooth, min_size=min_size, fps=fps, smoothing=smoothing, refine=refine,
         )
         for n, (index, frame) in enumerate(reader.frames_with_index()):
             if max_frames is not None and n >= max_frames:

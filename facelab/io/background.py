@@ -130,8 +130,8 @@ class BackgroundWriter(Generic[T]):
             frame = self._q.get()
             if frame is _END:
                 return
-            if self._error is not None:
-                continue  # drain: the caller learns of the error on its next call
+            if self._error is not None or self._stop.is_set():
+                continue  # drain: after an error (raised by the caller's next call) or an abort
             try:
                 self.writer.write(frame)  # type: ignore[attr-defined]
             except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
@@ -162,15 +162,12 @@ class BackgroundWriter(Generic[T]):
         if self._finished:
             return
         self._shutdown()
-        if self._error is not None:
-            exc, self._error = self._error, None
-            self.writer.abort()  # type: ignore[attr-defined]
-            raise exc
+        self._raise()
         self.writer.close()  # type: ignore[attr-defined]
 
     def abort(self) -> None:
         """Drop what is queued and abort the writer (no output)."""
-        self._error = self._error or _Aborted()
+        self._stop.set()
         self._shutdown()
         self._error = None
         self.writer.abort()  # type: ignore[attr-defined]
@@ -184,7 +181,3 @@ class BackgroundWriter(Generic[T]):
             self.close()
         else:
             self.abort()
-
-
-class _Aborted(Exception):
-    """Marks an abort: the thread skips the frames still queued."""

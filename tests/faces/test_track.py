@@ -259,3 +259,6 @@ def test_track_video_streams_indices_and_frames(tiny_video: Path) -> None:
     assert [i for i, _, _ in out] == [0, 2, 4, 6, 8, 10]
     assert all(frame.shape == (64, 96, 3) and faces == [] for _, frame, faces in out)
     assert detector.calls == 2  # processed frames 0 and 3
+    # refine goes through to the tracker, which needs a detector that can refine
+    with pytest.raises(ValueError, match="refine"):
+        next(track_video(tiny_video, detector, detect_every=3, refine=True))
