@@ -22,11 +22,24 @@ Examples:
   facelab train detector data/fakes -o runs/detector
   facelab train detector data/fakes -o runs/detector --epochs 20 --batch-size 64 --workers 4
   facelab train detector data/fakes -o runs/detector --resume --epochs 30
+  facelab train detector --real videos/ --real photos/ -o runs/sbi --freeze 2 --lr 1e-4 --workers 1
   facelab train detector data/fakes -o runs/smoke --arch tiny --no-pretrained --epochs 1 --max-steps-per-epoch 5
   facelab eval data/fakes --weights runs/detector -o runs/detector/eval
 """)
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=click.Path(path_type=Path), required=False)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create.")
+@click.option("--real", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Real videos, photos, folders or `facelab extract` outputs (repeat the option): train on "
+                   "them with fakes made online from the real faces, instead of a DATASET.")
+@click.option("--real-cache", type=click.Path(path_type=Path), default=None,
+              help="With --real: folder of the aligned real crops, made once and reused (default: OUT/reals).")
+@click.option("--crop-size", type=click.IntRange(32), default=128, show_default=True,
+              help="With --real: crop side in pixels (margin 0.3).")
+@click.option("--fakes", default="sbi:0.5,swap:0.5", show_default=True,
+              help="With --real: fake families and shares: sbi (self-blended) and swap (blended swap).")
+@click.option("--freeze", type=click.IntRange(0), default=0, show_default=True,
+              help="Backbone stages kept at their ImageNet weights (efficientnet_lite0: 1 = stem, 2 = stem "
+                   "and first block, ...).")
 @click.option("--arch", type=click.Choice(_ARCHS), default="efficientnet_lite0", show_default=True,
               help="efficientnet_lite0 starts from bundled ImageNet weights; the torchvision backbones "
                    "(resnet18, mobilenet_v3_small) start random; tiny is for smoke tests.")
@@ -49,8 +62,13 @@ Examples:
 @click.option("--max-steps-per-epoch", type=click.IntRange(1), default=None, help="Cut every epoch short.")
 @click.option("--resume", is_flag=True, help="Continue the run in -o from its last.pt.")
 @click.pass_context
-def train_detector_command(ctx: click.Context, dataset: Path, out: Path, **kw: Any) -> None:
-    """Train the real/fake face classifier on a data set made by `facelab fakes`.
+def train_detector_command(ctx: click.Context, dataset: Path | None, out: Path, **kw: Any) -> None:
+    """Train the real/fake face classifier on a data set made by `facelab fakes`, or on real media.
+
+    With --real, no fakes data set is needed: every real face is found, aligned and cached once,
+    and each epoch makes new fakes from them (self-blended images and blended swaps), so the net
+    learns blending artefacts rather than one manipulation. Validation scores real faces of
+    videos and photo folders that training never sees, against fakes made from them.
 
     Trains on the train split with class balancing and deepfake-relevant augmentations,
     validates every epoch (ROC-AUC, average precision, EER, accuracy), keeps best.pt (best val
@@ -67,7 +85,10 @@ def train_detector_command(ctx: click.Context, dataset: Path, out: Path, **kw: A
             src = ctx.get_parameter_source(key)
             if key in kw and src is not None and src.name == "DEFAULT":
                 kw[key] = value
-    cfg = DetectorTrainConfig(dataset=str(dataset), out=str(out), device=g.device, **kw)
+    if kw["real_cache"] is not None:
+        kw["real_cache"] = str(kw["real_cache"])
+    kw["real"] = tuple(str(p) for p in kw["real"])
+    cfg = DetectorTrainConfig(dataset=None if dataset is None else str(dataset), out=str(out), device=g.device, **kw)
     t0 = time.perf_counter()
     run = train_with_bar(ctx, "detector", lambda on_step: train_detector(cfg, on_step=on_step))
     best = run / "best.pt"

@@ -1,0 +1,153 @@
+"""Data sets of real faces and the fakes made from them on the fly, for training and validation.
+
+    train = OnlineFakes(faces, faces.indices("train"), {"sbi": 0.6, "swap": 0.4}, seed=0, transform=aug)
+    x, y = train[key]      # uint8 (2, S, S, 3): the real crop and its fake; float (2,) labels 0, 1
+    val = ValFakes(faces, faces.indices("val"), seed=0)
+    x, y, family = val[j]  # one real crop, or one fake of one family (fixed per j)
+
+Every random choice of item ``key`` comes from :func:`facelab.data.datasets.item_rng`, i.e. from
+``(seed, epoch, position, index)``: the fakes of an epoch are new, yet the same for any number
+of workers and after a resume. The real face and its fake come out together so that each batch
+holds both versions of a face (the net must find the blend, not the person). The train-time
+augmentations (:func:`augmentations`) then apply to both alike, each with its own draw: a
+camera, a resolution or a JPEG quality says nothing about the label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from facelab.data.datasets import item_rng
+from facelab.detector.realfaces import RealFaces
+from facelab.detector.selfblend import FAMILIES, make_fake
+
+__all__ = ["OnlineFakes", "ValFakes", "augmentations", "check_families"]
+
+_DONOR_CANDIDATES = 48  # the nearest face among this many random ones of other groups
+
+
+def augmentations() -> A.Compose:
+    """Post-fake augmentations on uint8 ``(S, S, 3)`` crops, real and fake alike (size unchanged).
+
+    Stronger than the data-set trainer's: the real side must not be recognisable by camera,
+    resolution or compression, which is what sank a detector trained on a few hundred reals.
+    Photometric and resolution changes first, JPEG last (uploads are resized, then re-encoded).
+    """
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.ColorJitter(brightness=0.25, contrast=0.25, saturation=0.3, hue=0.04, p=0.6),
+        A.ToGray(p=0.05),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.15),
+        A.Downscale(scale_range=(0.35, 0.9), p=0.3),
+        A.GaussNoise(std_range=(0.01, 0.06), p=0.2),
+        A.ImageCompression(quality_range=(30, 100), p=0.6),
+    ])
+
+
+def check_families(mix: Mapping[str, float]) -> dict[str, float]:
+    """``mix`` normalised to sum 1; ValueError for unknown families or no positive weight."""
+    unknown = [f for f in mix if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown fake family {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+    total = sum(w for w in mix.values() if w > 0)
+    if not total > 0:
+        raise ValueError("the fake mix needs at least one family with a positive weight")
+    return {f: w / total for f, w in mix.items() if w > 0}
+
+
+class _Faces:
+    """Shared access: a crop as an owned array, its landmarks, and a donor for blended swaps."""
+
+    def __init__(self, faces: RealFaces, indices: Sequence[int]) -> None:
+        self.faces, self.indices = faces, np.asarray(indices, dtype=np.int64)
+        if self.indices.size == 0:
+            raise ValueError("no real faces in this split")
+        lm = faces.lm68[self.indices].astype(np.float32)
+        centred = lm - lm.mean(axis=1, keepdims=True)
+        self._shape = (centred / np.linalg.norm(centred, axis=(1, 2), keepdims=True).clip(1e-6)).reshape(len(lm), -1)
+        self._group = faces.group[self.indices]
+
+    def crop(self, i: int) -> np.ndarray:
+        return np.array(self.faces.crops[i])
+
+    def donor(self, pos: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+        """The face of another group whose landmark shape is nearest, among random candidates."""
+        cand = rng.integers(0, len(self.indices), _DONOR_CANDIDATES)
+        cand = cand[self._group[cand] != self._group[pos]]
+        if cand.size == 0:
+            return None
+        best = cand[int(np.argmin(((self._shape[cand] - self._shape[pos]) ** 2).sum(axis=1)))]
+        j = int(self.indices[best])
+        return self.crop(j), self.faces.lm68[j]
+
+    def fake(self, family: str, pos: int, rng: np.random.Generator) -> np.ndarray:
+        i = int(self.indices[pos])
+        img, lm = self.crop(i), self.faces.lm68[i]
+        donor = self.donor(pos, rng) if family == "swap" else None
+        if family == "swap" and donor is None:
+            family = "sbi"  # a split with one group has no donor
+        return make_fake(family, img, lm, rng, donor)
+
+
+class OnlineFakes(Dataset):
+    """Pairs ``(real, fake)`` of the faces at ``indices``, keyed by :class:`~facelab.detector.train.CropSampler`.
+
+    Args:
+        faces: the real-face cache.
+        indices: the crops of the split to draw from.
+        mix: fake family -> weight (:data:`facelab.detector.selfblend.FAMILIES`).
+        seed: run seed.
+        transform: augmentations applied to each output image (None: none).
+    """
+
+    def __init__(self, faces: RealFaces, indices: Sequence[int], mix: Mapping[str, float], seed: int = 0,
+                 transform: A.Compose | None = None) -> None:
+        self.data = _Faces(faces, indices)
+        mix = check_families(mix)
+        self.families, self.p = list(mix), np.array(list(mix.values()))
+        self.seed, self.transform = seed, transform
+
+    def __len__(self) -> int:
+        return len(self.data.indices)
+
+    def _augment(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.transform is None:
+            return img
+        self.transform.set_random_seed(int(rng.integers(2**31 - 1)))
+        return self.transform(image=img)["image"]
+
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pos, rng = item_rng(self.seed, key, len(self))
+        family = self.families[int(rng.choice(len(self.families), p=self.p))]
+        real = self.data.crop(int(self.data.indices[pos]))
+        fake = self.data.fake(family, pos, rng)
+        pair = np.stack([self._augment(real, rng), self._augment(fake, rng)])
+        return torch.from_numpy(pair), torch.tensor([0.0, 1.0])
+
+
+class ValFakes(Dataset):
+    """Every validation real crop, and one fake of it per family: ``(image, label, family index)``.
+
+    Item ``j`` is crop ``j // (1 + F)``: slot 0 the real crop (family -1), slot ``k`` its fake of
+    ``FAMILIES[k - 1]``, fixed by ``(seed, crop, k)`` so every epoch scores the same images.
+    No augmentation: the val reals come from sources training never saw, which is the test.
+    """
+
+    def __init__(self, faces: RealFaces, indices: Sequence[int], seed: int = 0,
+                 families: Sequence[str] = FAMILIES) -> None:
+        self.data, self.seed, self.families = _Faces(faces, indices), seed, list(families)
+
+    def __len__(self) -> int:
+        return len(self.data.indices) * (1 + len(self.families))
+
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, float, int]:
+        pos, slot = divmod(int(j), 1 + len(self.families))
+        if slot == 0:
+            return torch.from_numpy(self.data.crop(int(self.data.indices[pos]))), 0.0, -1
+        rng = np.random.default_rng([self.seed, 7919, pos, slot])
+        return torch.from_numpy(self.data.fake(self.families[slot - 1], pos, rng)), 1.0, slot - 1
