@@ -22,11 +22,17 @@ from facelab.cli.eval import eval_command
 from facelab.cli.faces import extract
 from facelab.cli.fakes import fakes
 from facelab.cli.swap import swap
-from facelab.cli.train import (train_cyclegan, train_detector_command, train_group, train_landmarks, train_pix2pix,
-                               train_swap_command)
+from facelab.cli.train import (
+    train_cyclegan,
+    train_detector_command,
+    train_group,
+    train_landmarks,
+    train_pix2pix,
+    train_swap_command,
+)
 from facelab.cli.translate import translate
-from facelab.cli.weights import weights
 from facelab.cli.ui import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Globals
+from facelab.cli.weights import weights
 from facelab.errors import FacelabError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "FacelabGroup", "cli", "main"]

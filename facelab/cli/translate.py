@@ -17,7 +17,6 @@ from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, download_bar, ech
 from facelab.errors import as_item_error
 from facelab.shard import Shard
 
-
 EXAMPLES_TRANSLATE = """
 \b
 Examples:
