@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image, ImageOps
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.errors import InputError, OutputError
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, probe_video
@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).parent))  # the corpus helper, with any py
 from badinput import IS_ROOT, SAMPLES, Item, blocked_output, listing, make_corpus, unreadable_copy  # noqa: E402
 
 torch.set_num_threads(1)
-_register()
 
 CORPUS_KEYS = [
     "truncated_jpg", "truncated_png", "empty_jpg", "text_jpg", "bomb_png", "nonascii_bad", "one_pixel", "gray16",

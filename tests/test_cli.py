@@ -13,10 +13,9 @@ import torch
 from click.testing import CliRunner
 
 from facelab import __version__
-from facelab.cli import _register, cli
+from facelab.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-_register()
 
 
 def all_commands() -> list[tuple[list[str], click.Command]]:

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.image import read_image
 from facelab.io.video import probe_video
 
-_register()
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -16,7 +16,6 @@ import torch
 from click.testing import CliRunner
 
 from facelab import hub
-from facelab.cli_weights import weights
 from facelab.errors import InputError, WeightsError
 
 
@@ -264,14 +263,10 @@ def test_download_rejects_wrong_expected_hash(server: _Server, tmp_path: Path) -
 
 @pytest.fixture
 def cli_root() -> click.Group:
-    """The real `facelab` group; falls back to adding only `weights` while other commands are missing."""
-    from facelab import cli
+    """The real `facelab` group."""
+    from facelab.cli import cli
 
-    try:
-        cli._register()
-    except ImportError:
-        cli.cli.add_command(weights)
-    return cli.cli
+    return cli
 
 
 def test_cli_list(cli_root: click.Group, server: _Server) -> None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from facelab import __version__
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.hub import sha256_file
 from facelab.io.image import read_image
 from facelab.io.video import VideoReader
@@ -28,7 +28,6 @@ from facelab.nn.layers import init_weights
 from facelab.provenance import DEFAULT_WATERMARK, draw_watermark, synthetic_label, watermark_box
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-_register()
 
 
 def run(*args: str) -> tuple[int, str]:

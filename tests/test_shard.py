@@ -13,14 +13,13 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.image import read_image
 from facelab.nn.factory import create_generator
 from facelab.nn.layers import init_weights
 from facelab.shard import Shard, input_key
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-_register()
 
 
 def run(*args: str) -> Result:

@@ -22,7 +22,7 @@ from PIL import Image
 
 from facelab import hub
 from facelab.checkpoint import FORMAT, atomic_save, net_record, safe_load
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.config import TrainConfig, defaults_for
 from facelab.detector.cnn import checkpoint_record, create_classifier
 from facelab.detector.dataset import MANIFEST_COLUMNS, CropRow, write_rows
@@ -31,7 +31,6 @@ from facelab.nn.factory import create_generator
 from facelab.translate.trainer import train
 
 torch.set_num_threads(1)
-_register()
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "samples" / "astronaut.jpg"

@@ -29,9 +29,8 @@ def walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Com
 
 
 def render() -> str:
-    from facelab.cli import _register, cli
+    from facelab.cli import cli
 
-    _register()
     parts = [HEADER]
     for path, cmd in walk(cli, ["facelab"]):
         with click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100,

@@ -1,7 +1,9 @@
-"""The `facelab` command line.
+"""The `facelab` command line: the root group, and the one place that puts the commands together.
 
-Each command maps its options to a config and makes one library call. This module (and the
-`cli_*` modules it registers) is the only place that prints or draws progress bars.
+Each command maps its options to a config and makes one library call. The command modules of
+this package (``translate``, ``swap``, ``faces``, ``fakes``, ``detect``, ``eval``, ``weights``,
+``demo``, ``train``) are the only code that prints or draws progress bars; they share
+`facelab.cli.ui` and `facelab.cli.options` and never import each other or this module.
 
 Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usage error;
 3 a batch job finished but some items failed (they are listed in the summary); 130 interrupted.
@@ -10,26 +12,30 @@ Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import click
 
 from facelab import __version__
+from facelab.cli.demo import demo
+from facelab.cli.detect import detect
+from facelab.cli.eval import eval_command
+from facelab.cli.faces import extract
+from facelab.cli.fakes import fakes
+from facelab.cli.swap import swap
+from facelab.cli.train import (
+    train_cyclegan,
+    train_detector_command,
+    train_group,
+    train_landmarks,
+    train_pix2pix,
+    train_swap_command,
+)
+from facelab.cli.translate import translate
+from facelab.cli.ui import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, Globals
+from facelab.cli.weights import weights
 from facelab.errors import FacelabError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-@dataclass
-class Globals:
-    device: str = "auto"
-    verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
-
-
-def echo(ctx: click.Context, message: str, err: bool = False) -> None:
-    """Print unless --quiet."""
-    if ctx.find_object(Globals) is None or ctx.find_object(Globals).verbosity >= 0:
-        click.echo(message, err=err)
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "FacelabGroup", "cli", "main"]
 
 
 class FacelabGroup(click.Group):
@@ -89,24 +95,13 @@ def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quie
         set_cpu_threads(threads)
 
 
-def _register() -> None:
-    from facelab import (cli_classifier, cli_detect, cli_faces, cli_fakes, cli_landmarks, cli_swap,
-                         cli_translate, cli_weights)
-
-    cli.add_command(cli_weights.weights)
-    cli_translate.register(cli)
-    cli_swap.register(cli)
-    cli_faces.register(cli)
-    cli_fakes.register(cli)
-    cli_classifier.register(cli)
-    cli_landmarks.register(cli)
-    cli_detect.register(cli)
+# the command tree (--help lists each group's commands sorted by name)
+for command in (translate, swap, extract, fakes, detect, eval_command, weights, demo, train_group):
+    cli.add_command(command)
+for command in (train_pix2pix, train_cyclegan, train_swap_command, train_detector_command, train_landmarks):
+    train_group.add_command(command)
 
 
 def main() -> None:
-    _register()
+    """The ``facelab`` console script (and ``python -m facelab``)."""
     cli(prog_name="facelab")
-
-
-if __name__ == "__main__":
-    main()

@@ -10,7 +10,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from facelab.cli import Globals, echo
+from facelab.cli.ui import Globals, echo
 
 
 @click.command("demo", epilog="""

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
-from facelab.shard import Shard, input_key, shard_option
+from facelab.cli.options import shard_option
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.shard import Shard, input_key
 
 EXAMPLES_DETECT = """
 \b
@@ -246,8 +247,3 @@ def _merge(ctx: click.Context, inputs: tuple[Path, ...], *, json_out: Path | Non
               + (f", {failed} failed" if failed else "") + ") -> " + ", ".join(str(p) for p in outs))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if failed == len(records) else EXIT_PARTIAL)
-
-
-def register(cli: click.Group) -> None:
-    """Add `detect` to the CLI."""
-    cli.add_command(detect)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 
 EXAMPLES_EXTRACT = """
 \b
@@ -90,7 +90,3 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
               + (f"; {len(failed)} failed" if failed else ""))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if summary.succeeded == 0 else EXIT_PARTIAL)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(extract)

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
-from facelab.cli_translate import _bar
-from facelab.shard import Shard, shard_option
+from facelab.cli.options import shard_option
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo, progress_bar
+from facelab.shard import Shard
 
 EXAMPLES = """
 \b
@@ -124,7 +124,7 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
         if stage not in bars:
             for bar in bars.values():
                 bar.close()
-            bars[stage] = _bar(ctx, total=total or None, unit="frame", desc=stage)
+            bars[stage] = progress_bar(ctx, total=total or None, unit="frame", desc=stage)
         bars[stage].update(n)
 
     t0 = time.perf_counter()
@@ -186,8 +186,3 @@ def _merge(ctx: click.Context, parts: list[Path], out: Path, overwrite: bool) ->
                        for split in ("train", "val"))
     echo(ctx, f"merged {summary.parts} parts: {splits}; {summary.motion} motion sequences in "
               f"{time.perf_counter() - t0:.1f}s -> {out}")
-
-
-def register(cli: click.Group) -> None:
-    """Add this module's commands to the CLI."""
-    cli.add_command(fakes)

@@ -1,21 +1,20 @@
-"""CLI: `facelab swap` (one-shot from a photo, or with a model trained by `facelab train swap`)."""
+"""CLI: `facelab swap` (one-shot from a photo, or with a model trained by `facelab train swap`, in
+`facelab.cli.train`)."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 from tqdm import tqdm
 
-from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
-from facelab.cli_translate import provenance_options, shard_jobs, train_with_bar
+from facelab.cli.options import provenance_options, shard_jobs, shard_option
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.errors import ConfigError, as_item_error
-from facelab.shard import Shard, shard_option
+from facelab.shard import Shard
 
 EXAMPLES = """
 \b
@@ -205,73 +204,3 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         for path, reason in failed:
             echo(ctx, f"  failed: {path}: {reason}", err=True)
         raise click.exceptions.Exit(EXIT_FAILED if ok + len(done_before) == 0 else EXIT_PARTIAL)
-
-
-@click.command("swap", epilog="""
-\b
-Examples:
-  facelab extract alice.mp4 -o faces/alice --size 128 --every 2
-  facelab extract bob.mp4 -o faces/bob --size 128 --every 2
-  facelab train swap --faces-a faces/alice --faces-b faces/bob -o runs/a2b
-  facelab swap --model runs/a2b --target alice.mp4 -o alice_as_bob.mp4
-  facelab train swap --arch autoencoder --faces-a faces/alice --faces-b faces/bob -o runs/ae --n-epochs 400
-""")
-@click.option("--faces-a", required=True, type=click.Path(path_type=Path), help="Aligned crops of person A.")
-@click.option("--faces-b", required=True, type=click.Path(path_type=Path), help="Aligned crops of person B.")
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create.")
-@click.option("--arch", type=click.Choice(["cyclegan", "autoencoder"]), default="cyclegan", show_default=True,
-              help="CycleGAN translator, or faceswap's shared-encoder autoencoder (crop size a multiple of 16).")
-@click.option("--netG", "netG", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
-              default="resnet_9blocks", show_default=True, help="CycleGAN generator.")
-@click.option("--ngf", type=click.IntRange(1), default=64, show_default=True,
-              help="Generator width (autoencoder: 64 = faceswap's 128-1024 channel encoder).")
-@click.option("--ndf", type=int, default=64, show_default=True, help="CycleGAN discriminator width.")
-@click.option("--latent", type=click.IntRange(1), default=None,
-              help="Autoencoder bottleneck width [default: 1024 at 64 px, 512 at 128 px, 256 above].")
-@click.option("--n-epochs", type=int, default=100, show_default=True)
-@click.option("--n-epochs-decay", type=int, default=100, show_default=True)
-@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many iterations.")
-@click.option("--batch-size", type=click.IntRange(1), default=None,
-              help="[default: 1 for cyclegan, 16 for autoencoder]")
-@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 2e-4 for cyclegan, 5e-5 for "
-              "autoencoder; beta1 0.5 for both].")
-@click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
-@click.option("--display-every", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA, off on the CPU).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--resume", is_flag=True, help="Continue the run in -o.")
-@click.pass_context
-def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Path, arch: str, **kw: Any) -> None:
-    """Train a face-swap model between two folders of aligned face crops.
-
-    --arch cyclegan: the translators' CycleGAN, losses and loop with the official defaults.
-    --arch autoencoder: the classic deepfake autoencoder (faceswap's "original" model): one shared
-    encoder, one decoder per person, each trained to rebuild its person from randomly warped
-    crops; the swap encodes a face of A and decodes it with B's decoder. Both train at the crops'
-    own size and alignment (read from the faces.json that `facelab extract` writes).
-    """
-    from facelab.distributed import dist_env
-    from facelab.swap.learned import swap_config, train_swap
-
-    g: Globals = ctx.obj
-    main = dist_env().is_main  # under torchrun (--arch cyclegan), rank 0 logs and reports for all
-    if not main:
-        logging.getLogger("facelab").setLevel(logging.ERROR)
-    for name, owner in (("netG", "cyclegan"), ("ndf", "cyclegan"), ("latent", "autoencoder")):
-        if owner != arch and ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
-            ctx.fail(f"--{name} applies to --arch {owner} only")
-    # options left unset (None) take the architecture's defaults from swap_config
-    cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
-                      **{k: v for k, v in kw.items() if v is not None})
-    t0 = time.perf_counter()
-    run = train_with_bar(ctx, "swap", lambda on_step: train_swap(cfg, on_step=on_step))
-    if main:
-        echo(ctx, f"trained the swap model in {time.perf_counter() - t0:.1f}s -> {run}; "
-                  f"use: facelab swap --model {run} --target VIDEO -o OUT")
-
-
-def register(cli: click.Group) -> None:
-    from facelab.cli_translate import train_group
-
-    cli.add_command(swap)
-    train_group.add_command(train_swap_command)

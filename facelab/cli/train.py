@@ -1,16 +1,161 @@
-"""CLI commands of the detector's classifier: `train detector` and `eval`; see docs/cli.md."""
+"""The `train` group: every trainer of facelab; see docs/cli.md.
+
+`train pix2pix` and `train cyclegan` (the translators), `train swap` (face-swap models),
+`train detector` (the real/fake crop classifier) and `train landmarks` (the landmark-motion
+classifier). Each maps its options to its config and calls its library trainer; `facelab.cli.app`
+adds them to the group.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from facelab.cli import EXIT_PARTIAL, Globals, echo
-from facelab.cli_translate import train_with_bar
+from facelab.cli.options import train_options
+from facelab.cli.ui import Globals, echo, train_with_bar
+from facelab.config import TrainConfig
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train translators (pix2pix, cyclegan) and face-swap models (swap)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# translators
+
+def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> None:
+    from facelab.distributed import dist_env
+    from facelab.translate.trainer import train
+
+    g: Globals = ctx.obj
+    if not dist_env().is_main:  # under torchrun, rank 0 logs for all; the others only say what failed
+        logging.getLogger("facelab").setLevel(logging.ERROR)
+    kwargs["dataroot"], kwargs["out"] = str(kwargs["dataroot"]), str(kwargs.pop("out"))
+    if kwargs["resume"] and (Path(kwargs["out"]) / "config.json").is_file():
+        saved = json.loads((Path(kwargs["out"]) / "config.json").read_text())
+        # the saved run's settings win over defaults; options given on this command line win over both
+        for key, value in saved.items():
+            src = ctx.get_parameter_source(key)
+            if key in kwargs and src is not None and src.name == "DEFAULT":
+                kwargs[key] = value
+    cfg = TrainConfig(model=model, device=g.device, **kwargs)
+    t0 = time.perf_counter()
+    run = train_with_bar(ctx, model, lambda on_step: train(cfg, on_step=on_step), cfg.print_every)
+    if dist_env().is_main:  # under torchrun, rank 0 reports for all
+        echo(ctx, f"trained {model} in {time.perf_counter() - t0:.1f}s -> {run} (final.pt, checkpoints/, index.html)")
+
+
+@click.command("pix2pix", epilog="""
+\b
+Examples:
+  facelab train pix2pix datasets/facades -o runs/facades --direction BtoA
+  facelab train pix2pix pairs/ -o runs/tiny --netG unet_128 --ngf 16 --ndf 16 --crop-size 128 --load-size 143
+  torchrun --nproc_per_node 4 -m facelab train pix2pix datasets/facades -o runs/facades --batch-size 16
+""")
+@train_options("pix2pix")
+@click.pass_context
+def train_pix2pix(ctx: click.Context, **kwargs: Any) -> None:
+    """Train Pix2Pix on aligned pairs: DATAROOT/[train/] with A|B side by side, or DATAROOT/A/ and B/.
+
+    Defaults are the official ones: unet_256, batch norm, dropout, vanilla GAN, lambda_L1 100,
+    Adam lr 2e-4 beta1 0.5, 100 + 100 epochs with linear decay.
+    """
+    _run_training(ctx, "pix2pix", kwargs)
+
+
+@click.command("cyclegan", epilog="""
+\b
+Examples:
+  facelab train cyclegan datasets/horse2zebra -o runs/h2z
+  facelab train cyclegan data/ -o runs/tiny --netG resnet_6blocks --ngf 16 --ndf 16 --load-size 72 --crop-size 64
+  facelab train cyclegan datasets/horse2zebra -o runs/h2z --resume
+""")
+@train_options("cyclegan")
+@click.pass_context
+def train_cyclegan(ctx: click.Context, **kwargs: Any) -> None:
+    """Train CycleGAN on unpaired DATAROOT/trainA/ and DATAROOT/trainB/.
+
+    Defaults are the official ones: resnet_9blocks, instance norm, LSGAN, lambda_A = lambda_B = 10,
+    lambda_identity 0.5, image pool 50, Adam lr 2e-4 beta1 0.5, 100 + 100 epochs with linear decay.
+    """
+    _run_training(ctx, "cyclegan", kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# face swap
+
+@click.command("swap", epilog="""
+\b
+Examples:
+  facelab extract alice.mp4 -o faces/alice --size 128 --every 2
+  facelab extract bob.mp4 -o faces/bob --size 128 --every 2
+  facelab train swap --faces-a faces/alice --faces-b faces/bob -o runs/a2b
+  facelab swap --model runs/a2b --target alice.mp4 -o alice_as_bob.mp4
+  facelab train swap --arch autoencoder --faces-a faces/alice --faces-b faces/bob -o runs/ae --n-epochs 400
+""")
+@click.option("--faces-a", required=True, type=click.Path(path_type=Path), help="Aligned crops of person A.")
+@click.option("--faces-b", required=True, type=click.Path(path_type=Path), help="Aligned crops of person B.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create.")
+@click.option("--arch", type=click.Choice(["cyclegan", "autoencoder"]), default="cyclegan", show_default=True,
+              help="CycleGAN translator, or faceswap's shared-encoder autoencoder (crop size a multiple of 16).")
+@click.option("--netG", "netG", type=click.Choice(["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]),
+              default="resnet_9blocks", show_default=True, help="CycleGAN generator.")
+@click.option("--ngf", type=click.IntRange(1), default=64, show_default=True,
+              help="Generator width (autoencoder: 64 = faceswap's 128-1024 channel encoder).")
+@click.option("--ndf", type=int, default=64, show_default=True, help="CycleGAN discriminator width.")
+@click.option("--latent", type=click.IntRange(1), default=None,
+              help="Autoencoder bottleneck width [default: 1024 at 64 px, 512 at 128 px, 256 above].")
+@click.option("--n-epochs", type=int, default=100, show_default=True)
+@click.option("--n-epochs-decay", type=int, default=100, show_default=True)
+@click.option("--max-steps", type=click.IntRange(1), default=None, help="Stop after this many iterations.")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="[default: 1 for cyclegan, 16 for autoencoder]")
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 2e-4 for cyclegan, 5e-5 for "
+              "autoencoder; beta1 0.5 for both].")
+@click.option("--workers", type=click.IntRange(0), default=2, show_default=True)
+@click.option("--display-every", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA, off on the CPU).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue the run in -o.")
+@click.pass_context
+def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Path, arch: str, **kw: Any) -> None:
+    """Train a face-swap model between two folders of aligned face crops.
+
+    --arch cyclegan: the translators' CycleGAN, losses and loop with the official defaults.
+    --arch autoencoder: the classic deepfake autoencoder (faceswap's "original" model): one shared
+    encoder, one decoder per person, each trained to rebuild its person from randomly warped
+    crops; the swap encodes a face of A and decodes it with B's decoder. Both train at the crops'
+    own size and alignment (read from the faces.json that `facelab extract` writes).
+    """
+    from facelab.distributed import dist_env
+    from facelab.swap.learned import swap_config, train_swap
+
+    g: Globals = ctx.obj
+    main = dist_env().is_main  # under torchrun (--arch cyclegan), rank 0 logs and reports for all
+    if not main:
+        logging.getLogger("facelab").setLevel(logging.ERROR)
+    for name, owner in (("netG", "cyclegan"), ("ndf", "cyclegan"), ("latent", "autoencoder")):
+        if owner != arch and ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
+            ctx.fail(f"--{name} applies to --arch {owner} only")
+    # options left unset (None) take the architecture's defaults from swap_config
+    cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
+                      **{k: v for k, v in kw.items() if v is not None})
+    t0 = time.perf_counter()
+    run = train_with_bar(ctx, "swap", lambda on_step: train_swap(cfg, on_step=on_step))
+    if main:
+        echo(ctx, f"trained the swap model in {time.perf_counter() - t0:.1f}s -> {run}; "
+                  f"use: facelab swap --model {run} --target VIDEO -o OUT")
+
+
+# ---------------------------------------------------------------------------------------------
+# detector: the crop classifier and the landmark-motion classifier
 
 _ARCHS = ("efficientnet_lite0", "mobilenet_v3_small", "resnet18", "tiny")  # facelab.detector.cnn.list_classifiers()
 
@@ -105,74 +250,43 @@ def train_detector_command(ctx: click.Context, dataset: Path | None, out: Path, 
     echo(ctx, f"use: facelab eval LABELLED_MEDIA --weights {run}")
 
 
-@click.command("eval", epilog="""
+EXAMPLES_LANDMARKS = """
 \b
 Examples:
-  facelab eval data/fakes --weights runs/detector -o runs/detector/eval
-  facelab eval data/fakes --weights runs/detector/last.pt --split all
-  facelab eval labelled/ --weights runs/detector -o eval/ --frames 32   # labelled/real/*, labelled/fake/*
-  facelab eval labels.csv --weights runs/detector -o eval/              # CSV with columns path,label
-""")
-@click.argument("target", type=click.Path(path_type=Path))
-@click.option("--weights", required=True, type=click.Path(path_type=Path),
-              help="Run folder of `facelab train detector` (uses best.pt) or a checkpoint file.")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for roc.png, confusion.txt, metrics.json and scores.csv (default: print only).")
-@click.option("--split", type=click.Choice(["val", "train", "all"]), default="val", show_default=True,
-              help="Data sets only: which split to score.")
-@click.option("--frames", type=click.IntRange(1), default=16, show_default=True,
-              help="Videos: evenly spaced frames searched for the largest face; the file's score is the mean.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
+  facelab train landmarks data/fakes -o runs/landmarks.pt
+  facelab train landmarks data/fakes -o runs/landmarks_svm.pt --kind svm --window 30 --stride 15
+"""
+
+
+@click.command("landmarks", epilog=EXAMPLES_LANDMARKS)
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Checkpoint to write (.pt).")
+@click.option("--kind", type=click.Choice(["logreg", "svm"]), default="logreg", show_default=True,
+              help="Logistic regression, or an RBF SVM with Platt scaling.")
+@click.option("--window", type=click.IntRange(2), default=30, show_default=True, help="Window length in frames.")
+@click.option("--stride", type=click.IntRange(1), default=15, show_default=True, help="Step between windows.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the classifier.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint.")
 @click.pass_context
-def eval_command(ctx: click.Context, target: Path, weights: Path, out_dir: Path | None, split: str, frames: int,
-                 batch_size: int) -> None:
-    """Score a labelled TARGET with a trained classifier: ROC-AUC, AP, EER, accuracy, confusion.
+def train_landmarks(ctx: click.Context, dataset: Path, out: Path, kind: str, window: int, stride: int, seed: int,
+                    overwrite: bool) -> None:
+    """Fit the landmark-motion classifier on a data set from `facelab fakes`.
 
-    TARGET is a data set made by `facelab fakes` (its crops of --split are scored), or labelled
-    media: a folder with real/ and fake/ subfolders of photos and videos, or a CSV with columns
-    path,label. Media are scored per file: the mean fake probability of the largest face on
-    --frames evenly spaced frames; files without a face are listed and left out. The decision
-    threshold is the one calibrated on validation when the classifier was trained.
+    Reads DATASET/motion.csv and its per-track landmark-motion sequences, trains on the train
+    split, reports window-level ROC AUC, average precision and equal error rate on the val
+    split, sets the threshold at the val EER point, and saves a weights-only checkpoint that
+    `facelab detect` can use instead of the bundled real-video calibration.
     """
-    from facelab.detector.evaluate import confusion_table, evaluate, metric_rows
+    from facelab.detector.landmark_scorer import fit_landmark_classifier
+    from facelab.errors import OutputError
 
-    from facelab.cli_translate import _bar
-
-    g: Globals = ctx.obj
-    t0 = time.perf_counter()
-    bars = []  # opened at the first scored item, so an early error prints only its own line
-
-    def on_item(done: int, total: int) -> None:
-        if not bars:
-            bars.append(_bar(ctx, total=total, unit="item", desc="eval"))
-        bars[0].update(done - bars[0].n)
-
-    try:
-        res = evaluate(weights, target, split=split, frames=frames, device=g.device, out_dir=out_dir,
-                       batch_size=batch_size, on_item=on_item)
-    finally:
-        for b in bars:
-            b.close()
-    what = f"{res.split} split of the data set" if res.kind == "dataset" else "labelled media"
-    echo(ctx, f"evaluated {len(res.scored)} items ({what}) with {res.weights} in {time.perf_counter() - t0:.1f}s")
-    echo(ctx, "\n".join(f"  {k:<18}{v:>10}" for k, v in metric_rows(res.metrics)))
-    echo(ctx, "")
-    echo(ctx, confusion_table(res.metrics))
-    for it in res.skipped:
-        if it.failed:  # unreadable: an error line (also under --quiet) that names the file
-            named = Path(it.path).name in it.note
-            click.echo(f"error: {it.note if named else f'{it.path}: {it.note}'} ({it.label}, left out)", err=True)
-        else:
-            echo(ctx, f"  left out: {it.path} ({it.label}): {it.note}", err=True)
-    if res.files:
-        echo(ctx, f"-> {out_dir} ({', '.join(res.files)})")
-    if any(it.failed for it in res.skipped):
-        raise click.exceptions.Exit(EXIT_PARTIAL)
-
-
-def register(cli: click.Group) -> None:
-    """Add `train detector` to the train group and `eval` to the top level."""
-    from facelab.cli_translate import train_group
-
-    train_group.add_command(train_detector_command)
-    cli.add_command(eval_command)
+    if out.exists() and not overwrite:
+        raise OutputError(out, "exists (pass --overwrite to replace it)")
+    m = fit_landmark_classifier(dataset, out, kind=kind, window=window, stride=stride, seed=seed)
+    line = (f"val: AUC {m['val_auc']:.3f}, AP {m['val_ap']:.3f}, EER {m['val_eer']:.3f}, "
+            f"threshold {m['threshold']:.3f} ({m['train_windows']} train / {m['val_windows']} val windows)")
+    if "val_track_auc" in m:
+        line += f", track AUC {m['val_track_auc']:.3f}"
+    echo(ctx, line)
+    echo(ctx, f"wrote {out}")

@@ -13,7 +13,7 @@ import click
 from tqdm import tqdm
 
 from facelab import hub
-from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.errors import FacelabError, WeightsError
 
 _WHERE = {"project": "weights/", "cache": "$FACELAB_HOME"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.detector.cnn import load_classifier
 from facelab.detector.landmark_motion import load_landmark_scorer
 from facelab.detector.pipeline import (
@@ -110,7 +110,6 @@ def test_batch_reports_bad_file_and_finishes(tmp_path: Path, detector: FaceDetec
 
 
 def test_cli_detect_writes_reports(tmp_path: Path, tiny_detector_weights: Path) -> None:
-    _register()
     video = tmp_path / "clip with space.mp4"
     shutil.copy(SAMPLES / "astronaut_pan.mp4", video)
     bad = tmp_path / "bad.jpg"
@@ -134,7 +133,6 @@ def test_cli_detect_writes_reports(tmp_path: Path, tiny_detector_weights: Path) 
 
 
 def test_cli_detect_without_weights_explains(tmp_path: Path) -> None:
-    _register()
     out = tmp_path / "v.json"
     res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--json", str(out)])
     assert res.exit_code == 0, res.output
@@ -146,7 +144,6 @@ def test_cli_detect_without_weights_explains(tmp_path: Path) -> None:
 
 
 def test_cli_detect_json_lists_missing_and_non_media_inputs(tmp_path: Path) -> None:
-    _register()
     notes = tmp_path / "notes.txt"
     notes.write_text("not media")
     out = tmp_path / "v.json"

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.video import VideoReader, VideoWriter
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-_register()
 
 
 def run(*args: str) -> Result:

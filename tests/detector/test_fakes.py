@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from facelab import __version__
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.detector.crops import CROP
 from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest, read_motion_index
 from facelab.detector.fakes import METHODS, FakesConfig, FakesSummary, build_fakes
@@ -31,7 +31,6 @@ from facelab.io.image import read_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-_register()
 
 
 @pytest.fixture(scope="module")

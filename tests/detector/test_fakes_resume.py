@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.detector.fakes import FakesConfig, build_fakes
 from facelab.detector.fakes_state import work_folder
 from facelab.errors import ConfigError, OutputError
@@ -21,7 +21,6 @@ from facelab.faces.detect import FaceDetector
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 INPUTS = [SAMPLES / "astronaut.jpg", SAMPLES / "grace_hopper.jpg", SAMPLES / "astronaut_pan.mp4"]
 CFG = FakesConfig(max_frames=3, motion_frames=20, seed=5, device="cpu")
-_register()
 
 
 class Crash(Exception):

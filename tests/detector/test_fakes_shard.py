@@ -15,13 +15,12 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image, ImageEnhance, ImageOps
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.detector.dataset import read_dataset_info, read_manifest
 from facelab.detector.fakes import FakesConfig, _hash_split, _plan, _shard_sources
 from facelab.shard import Shard
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-_register()
 
 
 def run(*args: str) -> Result:

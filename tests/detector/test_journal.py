@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.detector.cnn import load_classifier
 from facelab.detector.journal import DetectJournal, journal_path, run_settings
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
@@ -24,7 +24,6 @@ from facelab.faces.detect import FaceDetector
 from facelab.io.video import VideoReader, VideoWriter
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-_register()
 
 
 @pytest.fixture(scope="module")

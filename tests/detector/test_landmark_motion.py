@@ -387,9 +387,8 @@ def test_fit_classifier_needs_both_labels(tmp_path: Path) -> None:
 
 
 def test_cli_train_landmarks(tmp_path: Path) -> None:
-    from facelab.cli import _register, cli
+    from facelab.cli import cli
 
-    _register()
     root = _dataset(tmp_path / "ds", n_per=4)
     out = tmp_path / "lm.pt"
     res = CliRunner().invoke(cli, ["train", "landmarks", str(root), "-o", str(out), "--kind", "logreg"])

@@ -12,14 +12,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.faces.align import estimate_similarity, template, transform_points
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.extract import SIDECAR, extract, plan_extract
 from facelab.io.image import read_image
 from facelab.io.video import VideoReader, VideoWriter
 
-_register()
 
 CROP_KEYS = {"file", "source", "frame", "time", "track", "detected", "score", "box", "landmarks", "raw_box",
              "raw_landmarks", "M", "size", "margin"}

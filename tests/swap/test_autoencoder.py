@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from facelab.checkpoint import safe_load
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.errors import ConfigError
 from facelab.faces.align import align_face
 from facelab.faces.detect import FaceDetector
@@ -24,8 +24,6 @@ from facelab.nn.factory import create_generator
 from facelab.swap.autoencoder import FaceSwapAutoencoder, default_latent, random_warp
 from facelab.swap.learned import load_swap_model, swap_config, train_swap
 from facelab.swap.oneshot import SwapSettings, swap_face
-
-_register()
 
 
 @pytest.fixture(scope="module", autouse=True)

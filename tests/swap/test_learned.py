@@ -10,10 +10,8 @@ import av
 import pytest
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.video import VideoReader, VideoWriter, probe_video
-
-_register()
 
 
 def run(*args: str):

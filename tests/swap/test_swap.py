@@ -11,14 +11,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.faces.detect import FaceDetector
 from facelab.faces.mask import dilate
 from facelab.io.image import read_image
 from facelab.io.video import probe_video
 from facelab.swap.oneshot import OneShotSource, SwapSettings, swap_face
-
-_register()
 
 
 @pytest.fixture(scope="module")

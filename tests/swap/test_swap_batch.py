@@ -11,12 +11,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.video import VideoReader, VideoWriter, probe_video
 from facelab.swap.pipeline import finished
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-_register()
 
 
 def swap(*args: str) -> tuple[int, str]:

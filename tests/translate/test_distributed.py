@@ -22,12 +22,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from facelab.checkpoint import safe_load
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.data.datasets import EpochSampler
 from facelab.distributed import DistributedEpochSampler, dist_env, refuse_distributed
 from facelab.errors import ConfigError
 
-_register()
 
 TINY = ["--ngf", "4", "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--workers", "0",
         "--print-every", "1", "--display-every", "3", "--save-latest-every", "2", "--n-epochs", "2",

@@ -131,9 +131,8 @@ def test_cyclegan_cycle_loss_falls_and_final_translates_both_ways(photos: tuple[
 
 
 def test_cli_resume_continues_the_run_and_refuses_to_overwrite(unaligned_data: Path, tmp_path: Path) -> None:
-    from facelab.cli import _register, cli
+    from facelab.cli import cli
 
-    _register()
     runner = CliRunner()
     out = tmp_path / "run"
     first = runner.invoke(cli, ["-q", "--device", "cpu", "train", "cyclegan", str(unaligned_data), "-o", str(out),

@@ -11,14 +11,12 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from facelab.cli import _register, cli
+from facelab.cli import cli
 from facelab.io.image import image_to_tensor, read_image, tensor_to_image
 from facelab.io.video import probe_video
 from facelab.nn.factory import create_generator
 from facelab.nn.layers import init_weights, set_test_mode
 from facelab.translate.infer import load_translator
-
-_register()
 
 
 def run(*args: str, env: dict[str, str] | None = None):
