@@ -82,10 +82,11 @@ class WeightsEntry:
         licence: licence of the weights and the terms of their training data.
         description: direction and data set, one line.
         sha256: known hash, enforced when set; None when the publisher gives none.
+        bundled: facelab's own weights, shipped in ``weights/`` (no URL, never downloaded).
     """
 
     name: str
-    family: Literal["cyclegan", "pix2pix"]
+    family: Literal["cyclegan", "pix2pix", "detector"]
     url: str
     filename: str
     arch: dict = field(hash=False)
@@ -93,6 +94,7 @@ class WeightsEntry:
     licence: str
     description: str
     sha256: str | None = None
+    bundled: bool = False  # shipped in the repository's weights/ folder; nothing to download
 
 
 def _cyclegan(name: str, description: str, data: str) -> WeightsEntry:
@@ -148,7 +150,20 @@ _ENTRIES: tuple[WeightsEntry, ...] = (
     _pix2pix("day2night", "outdoor webcam scene, day -> night (Transient Attributes)", "Transient Attributes"),
 )
 
-REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES}
+# facelab's own deepfake detector, trained by tools/train_default_detector.py (model card:
+# docs/detect.md, "The shipped detector"). Research and evaluation use only: see its licence.
+DEFAULT_DETECTOR = "deepfake_sbi_lite0"
+_DETECTORS: tuple[WeightsEntry, ...] = (
+    WeightsEntry(
+        name=DEFAULT_DETECTOR, family="detector", url="", filename=f"{DEFAULT_DETECTOR}.pth",
+        arch={"classifier": "efficientnet_lite0"}, default_size=128,
+        licence="research and evaluation only (trained on research-only face media; docs/detect.md)",
+        description="real/fake face classifier trained on self-blended and blended-swap fakes of real faces",
+        sha256=None, bundled=True,
+    ),
+)
+
+REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in _ENTRIES + _DETECTORS}
 
 
 @dataclass(frozen=True)
@@ -217,6 +232,9 @@ def _folders_hint(entry: WeightsEntry) -> str:
 
 def _missing_error(entry: WeightsEntry, why: str, first: str | None = None) -> WeightsError:
     """One line: what is missing and why, then `first` (if any), else where to put the file by hand."""
+    if entry.bundled:
+        return WeightsError(f"{entry.name}: {why}; it ships in the repository's weights/ folder: install facelab "
+                            "from its repository (`pip install -e .` in a clone), or pass --weights FILE")
     then = f"{first}, or " if first else ""
     return WeightsError(
         f"{entry.name}: {why}; {then}download {source_url(entry)} and save it as {entry.filename} in "
@@ -243,6 +261,18 @@ def get_entry(name: str) -> WeightsEntry:
 def list_entries(family: str | None = None) -> list[WeightsEntry]:
     """Registry entries in registry order, optionally only one family ("cyclegan" | "pix2pix")."""
     return [e for e in REGISTRY.values() if family is None or e.family == family]
+
+
+def bundled_path(name: str) -> Path | None:
+    """The verified file of a bundled entry (``weights/<name>.pth``), or None when it is not there.
+
+    Raises:
+        WeightsError: the file is there but its sha256 differs from the registry's.
+    """
+    entry = get_entry(name)
+    proj = project_weights_dir()
+    p = proj / entry.filename if proj is not None else None
+    return _check_file(p, entry) if p is not None and p.is_file() else None
 
 
 # ------------------------------------------------------------------------------------- hashing
@@ -302,7 +332,8 @@ def _check_file(path: Path, entry: WeightsEntry | None) -> Path:
         return path
     actual = sha256_file(path)
     if actual != expected:
-        what = f"`facelab weights fetch {entry.name}`" if entry else "re-download it"
+        what = ("restore it with `git checkout weights/`" if entry is not None and entry.bundled
+                else f"`facelab weights fetch {entry.name}`" if entry else "re-download it")
         raise WeightsError(
             f"{path}: sha256 mismatch (recorded {expected[:12]}..., file {actual[:12]}...): the file is "
             f"corrupt or was changed; delete it and run {what}"
@@ -388,6 +419,8 @@ def download(url: str, dest: str | Path, expected_sha256: str | None = None,
 
 def _download_entry(entry: WeightsEntry, progress: ProgressFn | None) -> Path:
     """Download `entry` into the cache and record its sha256 beside it."""
+    if entry.bundled:
+        raise _missing_error(entry, f"{entry.filename} is not in weights/")
     dest = cache_dir() / entry.filename
     url = source_url(entry)
     try:

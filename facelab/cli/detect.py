@@ -16,7 +16,8 @@ from facelab.shard import Shard, input_key
 EXAMPLES_DETECT = """
 \b
 Examples:
-  facelab detect clip.mp4                                  # landmark-motion check only (no CNN weights)
+  facelab detect clip.mp4                                  # the shipped CNN and the landmark-motion check
+  facelab detect clip.mp4 --weights none                   # landmark-motion check only
   facelab detect clip.mp4 --weights runs/detector --report report.html --json verdicts.json
   facelab detect videos/ --weights runs/detector --frames 32 --csv frames.csv
   facelab detect photo.jpg --weights runs/detector/best.pt
@@ -49,7 +50,7 @@ SLURM job-array recipe.
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MEDIA...")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="CNN classifier: a run folder of `facelab train detector` (uses best.pt) or a .pt file. "
-                   "Without it the CNN stage is skipped.")
+                   "Default: the shipped detector (deepfake_sbi_lite0); `none` skips the CNN stage.")
 @click.option("--landmark-model", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Landmark-motion classifier from `facelab train landmarks` (default: the built-in "
                    "calibration on real videos).")
@@ -95,9 +96,9 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
-    Two detectors look at every face track: a CNN on aligned face crops (needs --weights) and a
-    classical landmark-motion check (inner-face landmarks that move unlike the head). Their
-    scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
+    Two detectors look at every face track: a CNN on aligned face crops (the shipped detector,
+    or --weights) and a classical landmark-motion check (inner-face landmarks that move unlike
+    the head). Their scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
     from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
@@ -130,10 +131,26 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             raise OutputError(p, "exists; pass --overwrite to replace it")
         if not p.parent.is_dir():
             raise OutputError(p, f"folder {p.parent} does not exist")
+    from facelab.detector.cnn import load_classifier, load_default_classifier
+    from facelab.detector.fuse import FusionConfig
+
+    classifier = None
+    if weights is not None and str(weights).lower() == "none":
+        echo(ctx, "note: CNN stage switched off (--weights none).", err=True)
+    elif weights is not None:
+        classifier = load_classifier(weights, device=device)
+    else:
+        classifier = load_default_classifier(device=device)
+        if classifier is None:
+            echo(ctx, f"note: the shipped detector is not installed here (it ships in the repository's weights/ "
+                      f"folder). {NO_CNN_HINT}.", err=True)
+    # the weights' own measured fusion settings (shipped detector), else the defaults
+    fusion = FusionConfig(**classifier.fusion_settings()) if classifier is not None else FusionConfig()
     cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
                        window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
-                       cnn=weights is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None)
+                       cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
+                       fusion=fusion)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -145,13 +162,6 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             settings["shard"] = str(shard)
         journal = DetectJournal.open(jpath, settings, resume=resume)
 
-    classifier = None
-    if weights is not None:
-        from facelab.detector.cnn import load_classifier
-
-        classifier = load_classifier(weights, device=device)
-    else:
-        echo(ctx, f"note: {NO_CNN_HINT}.", err=True)
     scorer = None
     if not no_landmarks:
         from facelab.detector.landmark_motion import load_landmark_scorer
@@ -176,6 +186,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
 
     def on_file(p: Path) -> None:
         bar.reset()
+        bar.total = None  # a photo after a video must not show "0/751": each input sets its own total
         bar.set_description(p.name[:30])
 
     try:

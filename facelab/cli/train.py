@@ -167,7 +167,7 @@ Examples:
   facelab train detector data/fakes -o runs/detector
   facelab train detector data/fakes -o runs/detector --epochs 20 --batch-size 64 --workers 4
   facelab train detector data/fakes -o runs/detector --resume --epochs 30
-  facelab train detector --real videos/ --real photos/ -o runs/sbi --freeze 2 --lr 1e-4 --workers 1
+  facelab train detector --real videos/ --real photos/ -o runs/sbi --freeze 2 --lr 1e-4
   facelab train detector data/fakes -o runs/smoke --arch tiny --no-pretrained --epochs 1 --max-steps-per-epoch 5
   facelab eval data/fakes --weights runs/detector -o runs/detector/eval
 """)

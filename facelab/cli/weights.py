@@ -26,6 +26,8 @@ def _quiet(ctx: click.Context) -> bool:
 
 def _arch_label(entry: hub.WeightsEntry) -> str:
     a = entry.arch
+    if "classifier" in a:
+        return str(a["classifier"])
     label = f"{a['netG']}/{a['norm']}"
     return label + "+dropout" if a.get("use_dropout") else label
 
@@ -72,7 +74,7 @@ def weights() -> None:
 
 
 @weights.command("list")
-@click.option("--family", type=click.Choice(["cyclegan", "pix2pix"]), default=None,
+@click.option("--family", type=click.Choice(["cyclegan", "pix2pix", "detector"]), default=None,
               help="Only this model family.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON array).")
 def list_cmd(family: str | None, as_json: bool) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "efficientnet_lite0_imagenet",
     "list_classifiers",
     "load_classifier",
+    "load_default_classifier",
     "load_lite0_weights",
     "normalize",
     "read_checkpoint",
@@ -380,9 +381,21 @@ class FakeClassifier:
         return np.clip(cv2.resize(cam.astype(np.float32), (s, s), interpolation=cv2.INTER_LINEAR), 0, 1)
 
     def describe(self) -> dict[str, Any]:
-        """arch, path, threshold, crop geometry and the validation metrics stored with the weights."""
-        return {"arch": self.arch, "path": self.path, "threshold": self.threshold, "crop": self.spec.to_dict(),
-                "metrics": dict(self.meta.get("metrics", {}))}
+        """arch, path, threshold, crop geometry and the validation metrics stored with the weights;
+        for named weights (the shipped detector) also their name, model card, threshold
+        calibration and measured fusion weights."""
+        out = {"arch": self.arch, "path": self.path, "threshold": self.threshold, "crop": self.spec.to_dict(),
+               "metrics": dict(self.meta.get("metrics", {}))}
+        for key in ("name", "model_card", "sha256", "calibration", "fusion"):
+            if key in self.meta:
+                out[key] = self.meta[key]
+        return out
+
+    def fusion_settings(self) -> dict[str, Any]:
+        """The fusion settings measured for these weights (``cnn_weight``, ``motion_weight``,
+        ``aggregate``), or ``{}`` when they carry none."""
+        fusion = self.meta.get("fusion")
+        return dict(fusion.get("config", {})) if isinstance(fusion, Mapping) else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,6 +439,24 @@ def resolve_weights(path: str | Path) -> Path:
     if not p.is_file():
         raise InputError(p, "no such checkpoint file or run folder")
     return p
+
+
+def load_default_classifier(device: str | torch.device = "cpu") -> FakeClassifier | None:
+    """The detector facelab ships (``facelab weights list --family detector``), or None when this
+    install has no ``weights/`` folder with it (the file ships with the repository).
+
+    Raises:
+        WeightsError: the file is there but its sha256 does not match the registry.
+    """
+    from facelab import hub
+
+    path = hub.bundled_path(hub.DEFAULT_DETECTOR)
+    if path is None:
+        return None
+    clf = load_classifier(path, device)
+    clf.meta.setdefault("name", hub.DEFAULT_DETECTOR)
+    clf.meta["sha256"] = hub.get_entry(hub.DEFAULT_DETECTOR).sha256
+    return clf
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> FakeClassifier:

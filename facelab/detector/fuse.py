@@ -6,17 +6,22 @@ facelab's fakes). Each is first **re-centred** so that its threshold sits at 0.5
 
     p' = sigmoid(logit(p) - logit(threshold))
 
-then the two are combined as a weighted mean of logits (a product of experts: independent
-evidence adds in log-odds). The CNN weighs more by default (0.7 vs 0.3) because it sees the
-pixels of every manipulation, while the motion check only catches swaps whose inner face moves
-unlike the head; when only one signal ran, it decides alone.
+then the two are combined in log-odds (a product of experts: independent evidence adds),
+each signal weighted by how well it separates real from fake on data it was not trained on
+(the shipped CNN's weights carry the measured values, ``meta["fusion"]``; 0.7 and 0.3 without
+them). The sum is divided by the **largest** weight, not by the total, and each logit is
+clipped to +-4: a weak signal can move a confident one only in proportion to its weight and
+can never outvote it by being extreme. When only one signal ran, it decides alone.
 
 The verdict is FAKE above ``0.5 + band``, REAL below ``0.5 - band`` and UNCERTAIN in between,
 and also UNCERTAIN when the evidence is too thin (too few scored frames and no motion window)
-or the two signals point firmly in opposite directions.
+or two signals of comparable weight point firmly in opposite directions.
 
 A file with several faces is as fake as its most fake face (one swapped face makes a fake
-video); tracks too short to judge (spurious detections) are listed but do not decide.
+video); tracks too short to judge (spurious detections), faces less than half as wide as the
+largest one (background faces, too few pixels to judge) and detections that do not look like a
+face (:func:`facelab.detector.pipeline.plausible_face`: a caption, a hand) are listed but do not
+decide.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import numpy as np
 
 from facelab.detector.results import SignalResult, TrackResult
 
-__all__ = ["FusionConfig", "fuse_media", "fuse_track", "recentre", "track_cnn_probability"]
+__all__ = ["AGGREGATES", "FusionConfig", "aggregate_scores", "fuse_media", "fuse_track", "recentre",
+           "track_cnn_probability"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,10 @@ class FusionConfig:
     """How signals combine.
 
     Attributes:
-        cnn_weight, motion_weight: log-odds weights of the two signals.
+        cnn_weight, motion_weight: log-odds weights of the two signals (their measured power to
+            separate real from fake, e.g. ``2 * AUC - 1`` on held-out data).
+        aggregate: a track's CNN score from its frame scores: ``mean``, or ``top_half`` (the mean
+            of the more suspicious half of the frames: a face that is fake for part of a clip).
         band: half-width of the UNCERTAIN band around 0.5.
         min_cnn_frames: fewer scored frames than this (and no motion window) -> UNCERTAIN.
         min_track_frames: tracks shorter than this *and* shorter than ``min_track_share`` of the
@@ -47,6 +56,7 @@ class FusionConfig:
 
     cnn_weight: float = 0.7
     motion_weight: float = 0.3
+    aggregate: str = "mean"
     band: float = 0.15
     min_cnn_frames: int = 3
     min_track_frames: int = 15
@@ -67,14 +77,29 @@ def recentre(p: float, threshold: float) -> float:
     return _sigmoid(_logit(p) - _logit(threshold))
 
 
-def track_cnn_probability(probs: Sequence[float], threshold: float) -> float:
-    """A track's CNN probability: the mean of its re-centred per-frame probabilities.
+AGGREGATES = ("mean", "top_half")
+_CLIP = 4.0  # a signal's log-odds are clipped to +-4 (probability 0.018 - 0.982) before fusion
 
-    Why the mean of probabilities, not of logits: one confidently wrong frame (motion blur, a
-    hand over the face) should not dominate a track of hundreds of frames.
+
+def aggregate_scores(probs: Sequence[float], how: str = "mean") -> float:
+    """One number from per-frame probabilities: ``mean``, or ``top_half`` (mean of the upper half)."""
+    arr = np.sort(np.asarray(probs, dtype=np.float64))
+    if arr.size == 0:
+        return float("nan")
+    if how == "mean":
+        return float(arr.mean())
+    if how == "top_half":
+        return float(arr[arr.size // 2:].mean())
+    raise ValueError(f"unknown aggregate {how!r}; choose from {', '.join(AGGREGATES)}")
+
+
+def track_cnn_probability(probs: Sequence[float], threshold: float, how: str = "mean") -> float:
+    """A track's CNN probability: the aggregate (:func:`aggregate_scores`) of its re-centred frames.
+
+    Why probabilities, not logits: one confidently wrong frame (motion blur, a hand over the
+    face) should not dominate a track of hundreds of frames.
     """
-    arr = np.asarray([recentre(p, threshold) for p in probs], dtype=np.float64)
-    return float(arr.mean()) if arr.size else float("nan")
+    return aggregate_scores([recentre(p, threshold) for p in probs], how)
 
 
 def _frames_text(frames: Sequence[int], limit: int = 5) -> str:
@@ -110,11 +135,12 @@ def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = Fusi
         detail = f"; windows above 0.5: frames {spans}" if high else "; no window above 0.5"
         reasons.append(f"landmark motion: fake probability {motion.probability:.2f} over "
                        f"{len(motion_windows)} window(s){detail}")
+    terms = [(w, x) for w, x in terms if w > 0]
     if not terms:
         return None, "UNCERTAIN", ["no signal could score this face"]
 
-    total = sum(w for w, _ in terms)
-    p = _sigmoid(sum(w * x for w, x in terms) / total)
+    top = max(w for w, _ in terms)
+    p = _sigmoid(sum(w * min(max(x, -_CLIP), _CLIP) for w, x in terms) / top)
     if p >= 0.5 + cfg.band:
         verdict = "FAKE"
     elif p <= 0.5 - cfg.band:
@@ -126,15 +152,18 @@ def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = Fusi
     if cnn_frames < cfg.min_cnn_frames and not motion_windows:
         verdict = "UNCERTAIN"
         reasons.append(f"too little evidence: {cnn_frames} frame(s) scored by the CNN and no motion window")
-    firm = [x for _, x in terms]
+    firm = [x for w, x in terms if w >= 0.5 * top]  # only signals of comparable weight can veto
     if len(firm) == 2 and min(firm) < _logit(0.5 - cfg.band) and max(firm) > _logit(0.5 + cfg.band):
         verdict = "UNCERTAIN"
         reasons.append("the CNN and the landmark-motion check disagree")
     return p, verdict, reasons
 
 
-def _decides(t: TrackResult, longest: int, cfg: FusionConfig) -> bool:
-    return t.frames >= cfg.min_track_frames or t.frames >= cfg.min_track_share * longest
+def _decides(t: TrackResult, longest: int, largest: float, cfg: FusionConfig) -> bool:
+    """Long enough, at least half as wide as the largest face, and mostly face-like detections."""
+    long_enough = t.frames >= cfg.min_track_frames or t.frames >= cfg.min_track_share * longest
+    big_enough = math.isnan(t.face_size) or not largest > 0 or t.face_size >= 0.5 * largest
+    return long_enough and big_enough and t.plausible >= 0.5
 
 
 def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()) -> tuple[float | None, str, list[str]]:
@@ -146,7 +175,9 @@ def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()
     if not tracks:
         return None, "UNCERTAIN", ["no face found"]
     longest = max(t.frames for t in tracks)
-    deciding = [t for t in tracks if _decides(t, longest, cfg) and not math.isnan(t.fake_probability)]
+    sizes = [t.face_size for t in tracks if not math.isnan(t.face_size) and t.plausible >= 0.5]
+    largest = max(sizes) if sizes else float("nan")
+    deciding = [t for t in tracks if _decides(t, longest, largest, cfg) and not math.isnan(t.fake_probability)]
     ignored = [t for t in tracks if t not in deciding]
     reasons: list[str] = []
     if not deciding:
@@ -158,6 +189,6 @@ def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()
         reasons.append(f"{len(deciding)} face track(s) judged; the most suspicious is track {worst.track}")
     reasons.extend(worst.reasons)
     if ignored:
-        reasons.append(f"ignored {len(ignored)} short or unscored track(s): "
+        reasons.append(f"ignored {len(ignored)} short, small, unscored or face-unlike track(s): "
                        + ", ".join(f"{t.track} ({t.frames} frames)" for t in ignored[:5]))
     return float(worst.fake_probability), verdict, reasons

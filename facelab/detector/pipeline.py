@@ -47,7 +47,7 @@ from facelab.io.video import VideoReader, is_video
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DetectConfig", "NO_CNN_HINT", "detect_file", "detect_files", "list_media"]
+__all__ = ["DetectConfig", "NO_CNN_HINT", "detect_file", "detect_files", "list_media", "plausible_face"]
 
 NO_CNN_HINT = ("CNN stage skipped: no classifier weights. Train one with `facelab fakes REAL_VIDEOS -o DATA` "
                "then `facelab train detector DATA -o RUN`, and pass `--weights RUN`")
@@ -141,6 +141,30 @@ def list_media(inputs: Iterable[str | Path], *, keep_bad_files: bool = False
     return files, skipped
 
 
+def plausible_face(face: Face, min_score: float = 0.95) -> bool:
+    """Whether a detection looks like a face, not a caption, a hand or a pattern MTCNN liked.
+
+    MTCNN's score must be at least ``min_score``, and its five landmarks must sit as on a face:
+    in the frame of the eye line (roll removed), both mouth corners below the nose and the nose
+    below the eyes, the eyes side by side with the nose between them, and the eye distance
+    between 20 % and 75 % of the box width.
+    """
+    if face.score < min_score:
+        return False
+    lm = np.asarray(face.landmarks, dtype=np.float64)
+    le, re, nose, ml, mr = lm
+    d = re - le
+    iod = float(np.hypot(*d))
+    width = float(face.box[2] - face.box[0])
+    if not (width > 0 and 0.2 <= iod / width <= 0.75):
+        return False
+    c, s_ = d / iod
+    rot = np.array([[c, s_], [-s_, c]])  # rotates the eye line onto the x axis
+    p = (lm - (le + re) / 2) @ rot.T
+    eyes_y, nose_y, mouth_y = p[0, 1], p[2, 1], min(p[3, 1], p[4, 1])
+    return bool(p[0, 0] < p[2, 0] < p[1, 0] and nose_y > eyes_y + 0.1 * iod and mouth_y > nose_y + 0.05 * iod)
+
+
 def _cnn_frames(cfg: DetectConfig, frame_count: int) -> Callable[[int], bool]:
     """Which frames the CNN scores: every ``stride``-th, or ``frames`` evenly spaced."""
     if cfg.frames is None or frame_count <= 0:
@@ -160,11 +184,30 @@ class _TrackState:
         self.probs: list[float] = []
         self.top: list[tuple[float, int, int, np.ndarray]] = []  # min-heap of (p, frame, tiebreak, crop)
         self.top_k = top_k
+        self.widths: list[float] = []
+        self.checked = self.implausible = 0
 
-    def seen(self, index: int) -> None:
+    def seen(self, index: int, face: Face | None = None) -> None:
         self.first = index if self.first < 0 else self.first
         self.last = index
         self.frames += 1
+        if face is not None:
+            self.widths.append(float(face.box[2] - face.box[0]))
+
+    def check(self, face: Face) -> bool:
+        """Count a detection the CNN would score; False (and not scored) when it is not face-like."""
+        ok = plausible_face(face)
+        self.checked += 1
+        self.implausible += not ok
+        return ok
+
+    @property
+    def face_size(self) -> float:
+        return float(np.median(self.widths)) if self.widths else float("nan")
+
+    @property
+    def plausible(self) -> float:
+        return 1.0 - self.implausible / self.checked if self.checked else 1.0
 
     def scored(self, index: int, p: float, crop: np.ndarray) -> None:
         self.probs.append(p)
@@ -188,6 +231,8 @@ class _CnnBatcher:
     def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> None:
         t0 = time.perf_counter()
         for tid, face in faces:
+            if not self.states[tid].check(face):
+                continue
             self.pending.append((index, tid, face_crop(frame, face.landmarks, self.classifier.spec).crop))
         self.seconds += time.perf_counter() - t0
         if len(self.pending) >= self.batch_size:
@@ -226,16 +271,20 @@ def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dic
     return out
 
 
-def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None) -> SignalResult:
+def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None, how: str = "mean") -> SignalResult:
     if classifier is None:
         return SignalResult(ran=False, skipped_reason=skipped or NO_CNN_HINT)
     if not state.probs:
+        if state.checked:
+            return SignalResult(ran=False, skipped_reason="the detections of this track do not look like a face "
+                                                          "(low detector score or landmarks out of place)")
         return SignalResult(ran=False, skipped_reason="no frame of this track was chosen for the CNN "
                                                       "(use a smaller --stride or --frames)")
-    p = track_cnn_probability(state.probs, classifier.threshold)
+    p = track_cnn_probability(state.probs, classifier.threshold, how)
     return SignalResult(ran=True, probability=p, details={
         "threshold": round(float(classifier.threshold), 4), "frames_scored": len(state.probs),
-        "raw_mean": round(float(np.mean(state.probs)), 4), "raw_max": round(float(np.max(state.probs)), 4)})
+        "raw_mean": round(float(np.mean(state.probs)), 4), "raw_max": round(float(np.max(state.probs)), 4),
+        "aggregate": how})
 
 
 def _motion_signal(seq: Any, scorer: Any, cfg: DetectConfig, skipped: str | None
@@ -299,7 +348,7 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifie
     """
     path = Path(path)
     if is_image(path):
-        return _detect_image(path, cfg, detector, classifier, cnn_skipped)
+        return _detect_image(path, cfg, detector, classifier, cnn_skipped, on_frame)
     if is_video(path):
         return _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
     if not path.exists():
@@ -307,19 +356,22 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifie
     raise InputError(path, "not an image or video by its extension")
 
 
-def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, cnn_skipped: str | None) -> MediaResult:
+def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, cnn_skipped: str | None,
+                  on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     image = read_image(path)
     timings["decode"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     faces = [f for f in detector.detect(image) if f.width >= cfg.min_size]
+    if on_frame is not None:
+        on_frame(1, 1)
     timings["detect"] = time.perf_counter() - t0
     states = {i: _TrackState(i, cfg.top_k) for i in range(len(faces))}
     records = {(0, i): FrameRecord(frame=0, time=None, track=i, box=[float(v) for v in f.box], detected=True)
                for i, f in enumerate(faces)}
-    for i in states:
-        states[i].seen(0)
+    for i, f in enumerate(faces):
+        states[i].seen(0, f)
     if classifier is not None and faces:
         batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records)
         batcher.add(image, 0, list(enumerate(faces)))
@@ -328,7 +380,7 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     motion = SignalResult(ran=False, skipped_reason="photos have no motion: the landmark check needs a video")
     tracks = []
     for i, st in states.items():
-        cnn = _cnn_signal(st, classifier, cnn_skipped)
+        cnn = _cnn_signal(st, classifier, cnn_skipped, cfg.fusion.aggregate)
         p, verdict, reasons = fuse_track(cnn, motion, cfg.fusion, cnn_frames=len(st.probs))
         if cnn.ran and verdict == "UNCERTAIN" and p is not None and abs(p - 0.5) > cfg.fusion.band:
             # one photo is all the evidence a photo has: do not demand min_cnn_frames of it
@@ -336,7 +388,7 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
             reasons = [r for r in reasons if not r.startswith("too little evidence")]
         tracks.append(TrackResult(
             track=i, first_frame=0, last_frame=0, frames=1, cnn=cnn, motion=motion, fake_probability=p if p is not None else float("nan"),
-            verdict=verdict, reasons=reasons,
+            verdict=verdict, reasons=reasons, face_size=st.face_size, plausible=st.plausible,
             suspicious=_suspicious(st, classifier, cfg.gradcam, timings) if classifier is not None else []))
     return _media(path, "image", cfg, tracks, list(records.values()), classifier, cnn_skipped, motion,
                   frames_total=1, frames_analysed=1, frames_with_face=1 if faces else 0,
@@ -370,7 +422,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
             analysed += 1
             with_face += bool(tracked)
             for tf in tracked:
-                states.setdefault(tf.track_id, _TrackState(tf.track_id, cfg.top_k)).seen(index)
+                states.setdefault(tf.track_id, _TrackState(tf.track_id, cfg.top_k)).seen(index, tf.raw)
                 records[(index, tf.track_id)] = FrameRecord(
                     frame=index, time=index / fps if fps else None, track=tf.track_id,
                     box=[float(v) for v in tf.raw.box], detected=tf.detected)
@@ -395,7 +447,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     for tid, st in sorted(states.items()):
         seq = sequences.get(tid)
         motion, windows = _motion_signal(seq, scorer, cfg, motion_skipped)
-        cnn = _cnn_signal(st, classifier, cnn_skipped)
+        cnn = _cnn_signal(st, classifier, cnn_skipped, cfg.fusion.aggregate)
         top = [i for _, i, _, _ in sorted(st.top, key=lambda t: -t[0])]
         p, verdict, reasons = fuse_track(cnn, motion, cfg.fusion, cnn_frames=len(st.probs), top_frames=top,
                                          motion_windows=[(w.start, w.end, w.score) for w in windows])
@@ -405,7 +457,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
         tracks.append(TrackResult(
             track=tid, first_frame=st.first, last_frame=st.last, frames=st.frames, cnn=cnn, motion=motion,
             fake_probability=p if p is not None else float("nan"), verdict=verdict, reasons=reasons,
-            windows=windows,
+            windows=windows, face_size=st.face_size, plausible=st.plausible,
             suspicious=_suspicious(st, classifier, cfg.gradcam, timings) if classifier is not None else [],
             landmark_frames=None if seq is None else seq.frames,
             landmarks=None if seq is None else seq.landmarks))

@@ -116,10 +116,13 @@ class TrackResult:
     suspicious: list[SuspiciousFrame] = field(default_factory=list)
     landmark_frames: np.ndarray | None = None  # int (n,)
     landmarks: np.ndarray | None = None  # float32 (n, 5, 2)
+    face_size: float = float("nan")  # median face box width in pixels
+    plausible: float = 1.0  # share of the track's scored detections that look like a face
 
     def to_json(self) -> dict[str, Any]:
         return {"track": self.track, "first_frame": self.first_frame, "last_frame": self.last_frame,
-                "frames": self.frames, "verdict": self.verdict, "fake_probability": _r(self.fake_probability),
+                "frames": self.frames, "face_size": _r(self.face_size), "plausible_face_share": _r(self.plausible),
+                "verdict": self.verdict, "fake_probability": _r(self.fake_probability),
                 "reasons": list(self.reasons), "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json()},
                 "windows": [w.to_json() for w in self.windows],
                 "suspicious_frames": [s.frame for s in self.suspicious]}
