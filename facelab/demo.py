@@ -7,9 +7,9 @@ Steps (each writes into the demo folder):
 4. score: PSNR of the translation against the known sepia ground truth, next to the identity baseline.
 5. swap: one-shot face swap of one sample face into the other sample photo and into the sample
    video (MTCNN, alignment, colour transfer, feathered blend), each with its JSON sidecar.
-6. detect: `facelab detect` on the sample video and on the fake made in step 5, with the
-   landmark-motion check (no CNN weights ship with facelab, so the report says how to train
-   them), written as detect.json and an offline HTML report.
+6. detect: `facelab detect` on the sample video and photo and on the fakes made in step 5, with
+   the shipped CNN (``weights/deepfake_sbi_lite0.pth``, when this install has it) and the
+   landmark-motion check, written as detect.json and an offline HTML report.
 
 No weights are downloaded: the model is trained here, so the outputs are real translations.
 """
@@ -135,11 +135,16 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
 
 def _detect(detector: Any, media: list[Path], out: Path,
             on_frame: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
+    from facelab.detector.cnn import load_default_classifier
+    from facelab.detector.fuse import FusionConfig
     from facelab.detector.landmark_motion import load_landmark_scorer
     from facelab.detector.pipeline import DetectConfig, detect_files
     from facelab.detector.report import write_html, write_json
 
-    results = list(detect_files([m for m in media if m.is_file()], DetectConfig(), detector=detector,
+    classifier = load_default_classifier(device=getattr(detector, "device", "cpu"))
+    fusion = FusionConfig(**classifier.fusion_settings()) if classifier is not None else FusionConfig()
+    cfg = DetectConfig(cnn=classifier is not None, fusion=fusion)
+    results = list(detect_files([m for m in media if m.is_file()], cfg, detector=detector, classifier=classifier,
                                 scorer=load_landmark_scorer(), on_frame=on_frame))
     write_json(results, out / "detect.json")
     write_html(results, out / "detect_report.html", title="facelab demo: detect")
