@@ -21,7 +21,7 @@ from facelab.faces.detect import FaceDetector
 from facelab.faces.mask import dilate
 from facelab.io.image import read_image, write_image
 from facelab.nn.factory import create_generator
-from facelab.swap.autoencoder import FaceSwapAutoencoder, default_latent, random_warp
+from facelab.nn.autoencoder import FaceSwapAutoencoder, default_latent, random_warp
 from facelab.swap.learned import load_swap_model, swap_config, train_swap
 from facelab.swap.oneshot import SwapSettings, swap_face
 
