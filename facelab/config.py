@@ -73,7 +73,7 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: `--resume` reads it back, and a kill mid-write must not tear it."""
-        from facelab.io._common import write_text_atomic  # lazy: configs stay importable without the media stack
+        from facelab.files import write_text_atomic  # lazy: configs stay importable without the media stack
 
         write_text_atomic(path, self.to_json() + "\n")
 
