@@ -10,7 +10,8 @@ import click
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
-from facelab.shard import Shard, input_key, shard_option
+from facelab.cli_shard import shard_option
+from facelab.shard import Shard, input_key
 
 EXAMPLES_DETECT = """
 \b
@@ -153,7 +154,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         echo(ctx, f"note: {NO_CNN_HINT}.", err=True)
     scorer = None
     if not no_landmarks:
-        from facelab.detector.landmark_motion import load_landmark_scorer
+        from facelab.detector.landmark_scorer import load_landmark_scorer
 
         scorer = load_landmark_scorer(landmark_model)
     detector = make_detector(cfg, device)

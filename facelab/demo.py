@@ -135,7 +135,7 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
 
 def _detect(detector: Any, media: list[Path], out: Path,
             on_frame: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
-    from facelab.detector.landmark_motion import load_landmark_scorer
+    from facelab.detector.landmark_scorer import load_landmark_scorer
     from facelab.detector.pipeline import DetectConfig, detect_files
     from facelab.detector.report import write_html, write_json
 
