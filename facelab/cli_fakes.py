@@ -9,8 +9,9 @@ import click
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli_shard import shard_option
 from facelab.cli_translate import _bar
-from facelab.shard import Shard, shard_option
+from facelab.shard import Shard
 
 EXAMPLES = """
 \b
@@ -132,7 +133,7 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
         summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress,
                               shard=shard)
     except (KeyboardInterrupt, OSError):
-        from facelab.detector.fakes_state import work_folder
+        from facelab.detector.fakes import work_folder
 
         if work_folder(out).is_dir():
             click.echo(f"note: the work so far is kept in {work_folder(out)}; run the same command with --resume "
@@ -170,7 +171,7 @@ def _merge(ctx: click.Context, parts: list[Path], out: Path, overwrite: bool) ->
     """``fakes --merge``: the parts of ``--shard`` runs -> one data set."""
     from click.core import ParameterSource
 
-    from facelab.detector.fakes_merge import merge_fakes
+    from facelab.detector.fakes import merge_fakes
 
     for param in ctx.command.params:
         if param.name not in {"inputs", "out", "overwrite", "merge"} \
