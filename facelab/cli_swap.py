@@ -13,9 +13,10 @@ from click.core import ParameterSource
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli_shard import shard_option
 from facelab.cli_translate import provenance_options, shard_jobs, train_with_bar
 from facelab.errors import ConfigError, as_item_error
-from facelab.shard import Shard, shard_option
+from facelab.shard import Shard
 
 EXAMPLES = """
 \b

@@ -14,9 +14,10 @@ import click
 from tqdm import tqdm
 
 from facelab.cli import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli_shard import shard_option
 from facelab.config import TrainConfig, defaults_for
 from facelab.errors import as_item_error
-from facelab.shard import Shard, input_key, shard_option
+from facelab.shard import Shard, input_key
 
 EXAMPLES_TRANSLATE = """
 \b

@@ -17,6 +17,8 @@ files on 10 shards: 1000 +- 30 each), not exactly equal counts.
 Why the key is a path relative to the input argument (:func:`input_key`) and not the resolved
 path: the nodes of a cluster may mount the same data at different places (``/scratch/$JOB/``);
 ``videos/a/b.mp4`` is the same everywhere.
+
+The ``--shard I/N`` option of the commands is the CLI's (:mod:`facelab.cli_shard`).
 """
 
 from __future__ import annotations
@@ -26,16 +28,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import click
-
-__all__ = ["SHARD_HELP", "Shard", "ShardType", "input_key", "shard_option"]
+__all__ = ["Shard", "input_key"]
 
 T = TypeVar("T")
-
-SHARD_HELP = ("Process only shard I of N (1-based, e.g. 2/4) of the inputs, picked by a hash of each "
-              "input's path, so N machines split one batch; docs/cluster.md has the recipe.")
 
 
 @dataclass(frozen=True)
@@ -88,23 +85,3 @@ def input_key(path: str | PurePath, inputs: Sequence[str | PurePath]) -> str:
         if p != root and p.is_relative_to(root):
             return PurePath(root.name or str(root)).joinpath(p.relative_to(root)).as_posix()
     return p.name or p.as_posix()
-
-
-class ShardType(click.ParamType):
-    """``--shard I/N`` as a :class:`Shard`; a bad value is a one-line usage error (exit 2)."""
-
-    name = "I/N"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Shard:
-        if isinstance(value, Shard):
-            return value
-        try:
-            return Shard.parse(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def shard_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--shard I/N`` click option (parameter ``shard``: a :class:`Shard` or None)."""
-    return click.option("--shard", type=ShardType(), default=None, metavar="I/N", help=SHARD_HELP)(fn)
-
