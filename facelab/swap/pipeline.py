@@ -41,7 +41,7 @@ from facelab.swap.oneshot import FaceSource, SwapSettings, swap_face
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Selection:
     """Which target faces to swap: all (default), the largest per frame, or one track id."""
 
