@@ -186,7 +186,7 @@ def inference_export(model: TrainModel, cfg: TrainConfig, epoch: int, iteration:
                      "facelab": __version__, "direction": cfg.direction}}
 
 
-def save_grid(visuals: dict[str, torch.Tensor], path: Path) -> None:
+def save_grid(visuals: Mapping[str, torch.Tensor], path: Path) -> None:
     """One row per image of the batch (at most 4), one column per visual."""
     rows = []
     for i in range(min(4, next(iter(visuals.values())).shape[0])):
