@@ -73,8 +73,8 @@ import av
 import cv2
 import numpy as np
 import torch
-
 from benchlib import make_clip
+
 from facelab import __version__
 from facelab.faces.align import align_face
 from facelab.faces.blend import BlendMode, paste_face

@@ -90,8 +90,16 @@ def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quie
 
 
 def _register() -> None:
-    from facelab import (cli_classifier, cli_detect, cli_faces, cli_fakes, cli_landmarks, cli_swap,
-                         cli_translate, cli_weights)
+    from facelab import (
+        cli_classifier,
+        cli_detect,
+        cli_faces,
+        cli_fakes,
+        cli_landmarks,
+        cli_swap,
+        cli_translate,
+        cli_weights,
+    )
 
     cli.add_command(cli_weights.weights)
     cli_translate.register(cli)

@@ -113,9 +113,8 @@ def eval_command(ctx: click.Context, target: Path, weights: Path, out_dir: Path 
     --frames evenly spaced frames; files without a face are listed and left out. The decision
     threshold is the one calibrated on validation when the classifier was trained.
     """
-    from facelab.detector.evaluate import confusion_table, evaluate, metric_rows
-
     from facelab.cli_translate import _bar
+    from facelab.detector.evaluate import confusion_table, evaluate, metric_rows
 
     g: Globals = ctx.obj
     t0 = time.perf_counter()

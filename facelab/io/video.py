@@ -53,6 +53,7 @@ from av.video.reformatter import ColorRange, Colorspace
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError, OutputError
+from facelab.io.audio import AudioCopier, write_audio
 from facelab.io.media import (
     check_output_path,
     ff_message,
@@ -61,7 +62,6 @@ from facelab.io.media import (
     temp_path,
     video_stream,
 )
-from facelab.io.audio import AudioCopier, write_audio
 from facelab.io.probe import VideoInfo, probe_video, snap_fps
 
 __all__ = [

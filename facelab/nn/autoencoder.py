@@ -116,7 +116,7 @@ class FaceSwapAutoencoder(nn.Module):
                 if isinstance(m, nn.Sequential) and isinstance(m[-1], nn.PixelShuffle):
                     _icnr_(m[0])
 
-    def towards(self, side: str) -> "FaceSwapAutoencoder":
+    def towards(self, side: str) -> FaceSwapAutoencoder:
         """Make `forward` decode with person `side`'s decoder ("a" or "b"); returns self."""
         if side not in SIDES:
             raise ConfigError(f"decoder side must be 'a' or 'b', not {side!r}")

@@ -16,8 +16,9 @@ defined elsewhere registers itself the same way when its module is imported.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -109,7 +110,7 @@ def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
 _LEGACY_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 
-def convert_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> "OrderedDict[str, torch.Tensor]":
+def convert_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> OrderedDict[str, torch.Tensor]:
     """Map an official state_dict onto `net`'s keys.
 
     - strips the `module.` prefix that DataParallel adds;
@@ -118,7 +119,7 @@ def convert_official_state_dict(net: nn.Module, state_dict: Mapping[str, torch.T
       so they never affected the output.
     """
     own = net.state_dict()
-    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for key, value in state_dict.items():
         key = key[len("module."):] if key.startswith("module.") else key
         if key not in own and key.rsplit(".", 1)[-1] in _LEGACY_SUFFIXES:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.files import folder_problem

@@ -28,9 +28,9 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from collections.abc import Mapping
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -42,8 +42,18 @@ from facelab.checkpoint import FORMAT, atomic_save, describe_checkpoint, net_rec
 from facelab.config import TrainConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
-from facelab.distributed import (DistEnv, DistributedEpochSampler, barrier, convert_sync_batchnorm, dist_env,
-                                 gather_objects, init_distributed, mean_over_ranks, shutdown_distributed, wrap_ddp)
+from facelab.distributed import (
+    DistEnv,
+    DistributedEpochSampler,
+    barrier,
+    convert_sync_batchnorm,
+    dist_env,
+    gather_objects,
+    init_distributed,
+    mean_over_ranks,
+    shutdown_distributed,
+    wrap_ddp,
+)
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir

@@ -128,7 +128,7 @@ def crop_items(scan: Scan, cfg: FakesConfig) -> dict[int, list[tuple[int, Sighti
     return by_frame
 
 
-def fakes_for_frame(frame: np.ndarray, items: list[tuple[int, Sighting]], scan: Scan, ctx: "Context",
+def fakes_for_frame(frame: np.ndarray, items: list[tuple[int, Sighting]], scan: Scan, ctx: Context,
                      w: Writer) -> None:
     """The real crop and one fake per method for every chosen face of this frame."""
     cfg, key, src = ctx.cfg, scan.source.key, str(scan.source.path)

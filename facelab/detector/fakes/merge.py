@@ -35,8 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from facelab import __version__
-from facelab.detector.dataset import (MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, read_dataset_info,
-                                      read_manifest, read_motion_index, write_rows)
+from facelab.detector.dataset import (
+    MANIFEST_COLUMNS,
+    MOTION_COLUMNS,
+    CropRow,
+    MotionRow,
+    read_dataset_info,
+    read_manifest,
+    read_motion_index,
+    write_rows,
+)
 from facelab.detector.fakes.state import check_out
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.files import replace_dir
