@@ -27,7 +27,8 @@ import numpy as np
 
 from facelab.detector.cnn import load_classifier
 from facelab.detector.fuse import recentre
-from facelab.detector.landmark_motion import aggregate, load_landmark_scorer
+from facelab.detector.landmark_motion import aggregate
+from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.pipeline import DetectConfig, detect_file
 from facelab.detector.report import write_html, write_json
 from facelab.faces.detect import FaceDetector

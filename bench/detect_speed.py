@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 from benchlib import CLIP_1080, TALKING, best_of, make_clip, profile_top, run_alone, table
+
 from facelab.checkpoint import atomic_save
 from facelab.detector.cnn import FakeClassifier, checkpoint_record, classifier_info, create_classifier, load_classifier
 from facelab.detector.crops import face_crop

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facelab.detector.landmark_motion import MotionExtractor, aggregate, load_landmark_scorer, window_features
+from facelab.detector.landmark_motion import MotionExtractor, aggregate, window_features
+from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.faces.detect import FaceDetector
 from facelab.faces.track import track_video
 from facelab.io.video import VideoReader

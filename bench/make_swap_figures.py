@@ -163,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"alpha swap: {int(changed.sum())} pixels changed, {int((frame_mask > 0).sum())} under the mask, "
               f"none outside it; Poisson differs from alpha under the mask by {diff.mean():.1f} on average "
               f"(largest channel), at most {diff.max()}", file=sys.stderr)
-        crop = lambda a: a[ya:yb, xa:xb]
+
+        def crop(a: np.ndarray) -> np.ndarray:
+            return a[ya:yb, xa:xb]
+
         side = 2 * (yb - ya)
         fig = row([labelled(crop(target), "before", side, nearest=True),
                    labelled(crop(results["alpha"]), "--blend alpha", side, nearest=True),

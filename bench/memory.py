@@ -67,6 +67,7 @@ def child(job: str, video: Path, threads: int | None) -> None:
 
     if job == "detect":
         from detect_speed import make_classifier
+
         from facelab.detector.landmark_scorer import load_landmark_scorer
         from facelab.detector.pipeline import DetectConfig, detect_file, make_detector
 

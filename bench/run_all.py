@@ -38,12 +38,12 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-
 from benchlib import machine, table
 
 BENCHES = ("translate", "train", "detect", "swap", "memory")

@@ -73,8 +73,8 @@ import av
 import cv2
 import numpy as np
 import torch
-
 from benchlib import make_clip
+
 from facelab import __version__
 from facelab.faces.align import align_face
 from facelab.faces.blend import BlendMode, paste_face
@@ -289,7 +289,7 @@ def per_face(source: OneShotSource, path: Path, detector: FaceDetector, settings
     runs `reps` times, twice, and the faster mean is kept.
     """
     with VideoReader(path) as reader:
-        for i, frame in enumerate(reader):
+        for i, frame in enumerate(reader):  # noqa: B007 (the frame is used after the loop)
             if i == 30:
                 break
     faces = detector.detect(frame)

@@ -34,12 +34,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchlib import PHOTOS, run_alone, table
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from benchlib import PHOTOS, run_alone, table
 from facelab.config import TrainConfig, defaults_for
 from facelab.nn.factory import create_discriminator, create_generator
 from facelab.nn.layers import init_weights

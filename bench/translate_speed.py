@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchlib import best_of, matmul_roof, photos, run_alone, table
 from PIL import Image
 from torchvision import transforms
 
-from benchlib import best_of, matmul_roof, photos, run_alone, table
 from facelab.checkpoint import FORMAT, atomic_save, net_record
 from facelab.io.image import read_image, write_image
 from facelab.nn.factory import create_generator

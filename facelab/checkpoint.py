@@ -8,7 +8,9 @@ A facelab checkpoint is a plain dict of tensors and builtins (no pickled code):
      "optim": {...}, "sched": {...}, "rng": {...},       # training state, for --resume
      "meta": {"epoch": 3, "iteration": 1200, "config": {...}, "facelab": "0.1.0"}}
 
-Official pytorch-CycleGAN-and-pix2pix files are bare state_dicts; `load_generator` reads both.
+Official pytorch-CycleGAN-and-pix2pix files are bare state_dicts: `infer_official_arch` tells
+which generator one holds. Building the nets is `facelab.nn.factory`'s (`load_generator` reads
+both kinds of file); this module knows the file format only, so every layer can use it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import os
 import pickle
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from facelab.errors import InputError, WeightsError
-from facelab.nn.factory import create_generator, describe_arch, infer_official_arch, load_official_state_dict
 
 FORMAT = "facelab"
 TEMP_SUFFIX = ".tmp"  # atomic_save's temporary files: .NAME.XXXXXXXX.tmp
@@ -176,51 +178,53 @@ def describe_checkpoint(obj: Any) -> str:
     return f"a dict with keys {', '.join(map(str, list(obj)[:5]))}, not a facelab checkpoint"
 
 
-def build_net(record: Mapping[str, Any], source: str = "checkpoint") -> nn.Module:
-    """Rebuild a generator from a `net_record`."""
-    net = create_generator(record["arch"], **record["arch_kwargs"])
-    expected = describe_arch({"netG": record["arch"], **record["arch_kwargs"]})
-    return load_official_state_dict(net, record["state_dict"], source, expected=f"the recorded {expected}")
-
-
-def load_generator(path: str | Path, *, net_name: str | None = None,
-                   arch: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Load one generator from a facelab checkpoint or an official state_dict.
-
-    `net_name` picks the net in a facelab checkpoint (e.g. "G_A", "G_B", "G"); `arch` describes
-    an official file (`{"netG": "resnet_9blocks", "ngf": 64, "norm": "instance", ...}`); without
-    it the architecture is inferred from the keys. Returns the net (CPU, float32) and an info dict
-    with `arch`, `arch_kwargs`, `kind`, `source`.
-    """
-    obj = safe_load(path)
-    if is_facelab_checkpoint(obj):
-        nets = obj["nets"]
-        gens = [k for k in nets if k.startswith("G")]
-        name = net_name or ("G" if "G" in nets else "G_A" if "G_A" in nets else (gens[0] if gens else None))
-        if name not in nets:
-            raise WeightsError(f"{path}: checkpoint has no network {name!r}; it has {', '.join(nets)}")
-        record = nets[name]
-        net = build_net(record, str(path))
-        info = {"arch": record["arch"], "arch_kwargs": dict(record["arch_kwargs"]), "kind": obj.get("kind"),
-                "net": name, "source": str(path), "meta": obj.get("meta", {})}
-        return net, info
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path}: {describe_checkpoint(obj)}, not an image-translation generator "
-                           "(a facelab run's final.pt or an official CycleGAN / pix2pix .pth)")
-    spec = dict(arch) if arch is not None else infer_official_arch(obj)
-    if spec is None or spec.get("netG") is None:
-        raise WeightsError(f"{path}: cannot tell which generator these weights are for; "
-                           "pass --model NAME (see `facelab weights list`) so the architecture is known")
-    kwargs = {k: spec[k] for k in ("input_nc", "output_nc", "ngf", "norm", "use_dropout") if k in spec}
-    net = create_generator(spec["netG"], **kwargs)
-    load_official_state_dict(net, obj, str(path), expected=f"the {describe_arch(spec)}"
-                             + (" of the chosen --model" if arch is not None else ""))
-    return net, {"arch": spec["netG"], "arch_kwargs": kwargs, "kind": "official", "net": "G",
-                 "source": str(path), "meta": {}, "description": describe_arch(spec)}
-
-
 def state_bytes(obj: Any) -> bytes:
     """Serialise to bytes (for hashing or tests)."""
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# Official pytorch-CycleGAN-and-pix2pix state_dicts: which generator a file holds.
+
+
+def describe_arch(arch: Mapping[str, Any]) -> str:
+    parts = [str(arch.get("netG", "?"))] + [f"{k}={arch[k]}" for k in ("ngf", "norm") if arch.get(k) is not None]
+    if arch.get("use_dropout"):
+        parts.append("dropout")
+    return " ".join(parts) + " generator"
+
+
+def infer_official_arch(state_dict: Mapping[str, torch.Tensor]) -> dict[str, Any] | None:
+    """Guess the generator architecture of an official state_dict from its keys and shapes.
+
+    Returns kwargs for `create_generator` plus `netG`, or None if the keys fit no known generator.
+    U-Net dropout leaves no trace in the keys, so the pix2pix default (dropout on) is assumed.
+    """
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in state_dict]
+    sd = {k: v for k, v in zip(keys, state_dict.values())}
+    if "model.1.weight" in sd and any(".conv_block." in k for k in keys):
+        blocks = {int(m.group(1)) for k in keys if (m := re.match(r"model\.(\d+)\.conv_block\.", k))}
+        first = sd["model.1.weight"]
+        norm = "batch" if "model.2.weight" in sd else "instance" if "model.1.bias" in sd else "none"
+        dropout = any(re.match(r"model\.\d+\.conv_block\.6\.weight", k) for k in keys)
+        n = len(blocks)
+        return {"netG": f"resnet_{n}blocks" if n in (6, 9) else None, "input_nc": first.shape[1],
+                "output_nc": sd[max((k for k in keys if re.match(r"model\.\d+\.weight$", k)),
+                                    key=lambda k: int(k.split(".")[1]))].shape[0],
+                "ngf": first.shape[0], "norm": norm, "use_dropout": dropout} if n in (6, 9) else None
+    if "model.model.0.weight" in sd:
+        depth = max(k.count("model.") for k in keys) - 1  # nesting level of the innermost block
+        num_downs = depth
+        first = sd["model.model.0.weight"]
+        norm = "batch" if any(k.endswith("running_mean") and "model.model.1" in k for k in keys) else (
+            "instance" if "model.model.1.model.1.bias" in sd else "none")
+        name = {8: "unet_256", 7: "unet_128"}.get(num_downs)
+        if name is None:
+            return None
+        out_key = "model.model.3.weight"
+        return {"netG": name, "input_nc": first.shape[1],
+                "output_nc": sd[out_key].shape[1] if out_key in sd else 3,
+                "ngf": first.shape[0], "norm": norm, "use_dropout": True}
+    return None

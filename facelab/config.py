@@ -73,12 +73,12 @@ class TrainConfig:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: `--resume` reads it back, and a kill mid-write must not tear it."""
-        from facelab.io._common import write_text_atomic  # lazy: configs stay importable without the media stack
+        from facelab.files import write_text_atomic  # lazy: configs stay importable without the media stack
 
         write_text_atomic(path, self.to_json() + "\n")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -137,7 +138,7 @@ def _detect(detector: Any, media: list[Path], out: Path,
             on_frame: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
     from facelab.detector.cnn import load_default_classifier
     from facelab.detector.fuse import FusionConfig
-    from facelab.detector.landmark_motion import load_landmark_scorer
+    from facelab.detector.landmark_scorer import load_landmark_scorer
     from facelab.detector.pipeline import DetectConfig, detect_files
     from facelab.detector.report import write_html, write_json
 

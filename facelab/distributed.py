@@ -22,8 +22,9 @@ Backends: "nccl" on CUDA (one GPU per rank, `cuda:LOCAL_RANK`), "gloo" on the CP
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.distributed as dist

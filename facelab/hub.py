@@ -33,7 +33,6 @@ import hashlib
 import http.client
 import logging
 import os
-import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -404,7 +403,7 @@ def download(url: str, dest: str | Path, expected_sha256: str | None = None,
     except urllib.error.URLError as exc:
         raise WeightsError(f"cannot reach {url} ({exc.reason}); check the network, set FACELAB_MIRROR, "
                            f"or place the file by hand and set FACELAB_OFFLINE=1") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:  # socket.timeout is an alias of it
         raise WeightsError(f"download of {url} timed out after {done} bytes; try again, or place the file "
                            f"by hand and set FACELAB_OFFLINE=1") from None
     except (http.client.HTTPException, ConnectionError) as exc:

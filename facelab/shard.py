@@ -17,6 +17,8 @@ files on 10 shards: 1000 +- 30 each), not exactly equal counts.
 Why the key is a path relative to the input argument (:func:`input_key`) and not the resolved
 path: the nodes of a cluster may mount the same data at different places (``/scratch/$JOB/``);
 ``videos/a/b.mp4`` is the same everywhere.
+
+The ``--shard I/N`` option of the commands is the CLI's (:mod:`facelab.cli.options`).
 """
 
 from __future__ import annotations

@@ -143,18 +143,18 @@ def test_permissions(tmp_path: Path) -> None:
 def test_permissions_as_a_user_sees_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same checks where root cannot run them: os.access answers as for a mode-000 file and a
     read-only folder."""
-    import facelab.io._common as common
+    import facelab.files as files
     import facelab.io.image as image
 
     monkeypatch.setattr(image.os, "access", lambda path, mode: False)
     with pytest.raises(InputError, match="permission denied") as exc:
         read_image(SAMPLES / "grace_hopper.jpg")
     assert "grace_hopper.jpg" in str(exc.value)
-    monkeypatch.setattr(common.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(files.os, "access", lambda path, mode: False)
     with pytest.raises(InputError, match="permission denied"):
         probe_video(SAMPLES / "astronaut_pan.mp4")
     with pytest.raises(OutputError, match="permission denied") as exc2:
-        common.check_output_dir(tmp_path / "new" / "deeper")
+        files.check_output_dir(tmp_path / "new" / "deeper")
     assert str(tmp_path) in str(exc2.value) and listing(tmp_path) == []
 
 

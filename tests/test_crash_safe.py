@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 
 from facelab.checkpoint import atomic_save, remove_stale_temps, safe_load
+from facelab.config import TrainConfig, defaults_for
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.train import DetectorTrainConfig, train_detector
-from facelab.config import TrainConfig, defaults_for
 from facelab.errors import ConfigError, TrainingInterrupted
 from facelab.translate.trainer import train
 

@@ -41,7 +41,7 @@ import torch
 
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.fuse import AGGREGATES, FusionConfig, aggregate_scores, recentre
-from facelab.detector.landmark_motion import load_landmark_scorer
+from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector, plausible_face  # noqa: F401
 from facelab.detector.realfaces import load_real_cache
 from facelab.detector.train import DetectorTrainConfig, compute_metrics, train_detector

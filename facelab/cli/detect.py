@@ -164,7 +164,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
 
     scorer = None
     if not no_landmarks:
-        from facelab.detector.landmark_motion import load_landmark_scorer
+        from facelab.detector.landmark_scorer import load_landmark_scorer
 
         scorer = load_landmark_scorer(landmark_model)
     detector = make_detector(cfg, device)

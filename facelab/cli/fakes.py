@@ -132,7 +132,7 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
         summary = build_fakes(list(inputs), out, cfg, overwrite=overwrite, resume=resume, on_progress=on_progress,
                               shard=shard)
     except (KeyboardInterrupt, OSError):
-        from facelab.detector.fakes_state import work_folder
+        from facelab.detector.fakes import work_folder
 
         if work_folder(out).is_dir():
             click.echo(f"note: the work so far is kept in {work_folder(out)}; run the same command with --resume "
@@ -170,7 +170,7 @@ def _merge(ctx: click.Context, parts: list[Path], out: Path, overwrite: bool) ->
     """``fakes --merge``: the parts of ``--shard`` runs -> one data set."""
     from click.core import ParameterSource
 
-    from facelab.detector.fakes_merge import merge_fakes
+    from facelab.detector.fakes import merge_fakes
 
     for param in ctx.command.params:
         if param.name not in {"inputs", "out", "overwrite", "merge"} \

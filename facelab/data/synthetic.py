@@ -10,8 +10,8 @@ is how facelab shows that training learns (docs/translate.md) and what `facelab 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -32,7 +32,7 @@ class CropSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CropSpec":
+    def from_dict(cls, d: dict[str, Any]) -> CropSpec:
         return cls(size=int(d["size"]), margin=float(d["margin"]))
 
 

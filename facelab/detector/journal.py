@@ -35,9 +35,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from facelab.detector.report import HtmlRow, _json_safe, _media_section, _write_atomic, html_page, write_csv_records
+from facelab.detector.report import HtmlRow, html_page, media_section, write_csv_records
 from facelab.detector.results import MediaResult
 from facelab.errors import ConfigError, OutputError
+from facelab.files import json_safe, write_text_atomic
 
 __all__ = ["JOURNAL_FORMAT", "DetectJournal", "file_key", "journal_path", "run_settings"]
 
@@ -95,7 +96,7 @@ class DetectJournal:
             ConfigError: resuming a journal made with other settings.
         """
         path = Path(path)
-        journal = cls(path, _json_safe(settings))
+        journal = cls(path, json_safe(settings))
         exists = path.is_file() and path.stat().st_size > 0
         if exists and not resume:
             with open(path, "rb") as fh:
@@ -159,8 +160,8 @@ class DetectJournal:
     def append(self, result: MediaResult, *, html: bool) -> None:
         """Record one finished input (``html``: also its report section, rendered now)."""
         key = file_key(result.path)
-        line = {"key": key, "record": _json_safe(result.to_json()),
-                "html": _media_section(_ANCHOR, result) if html else None}
+        line = {"key": key, "record": json_safe(result.to_json()),
+                "html": media_section(_ANCHOR, result) if html else None}
         try:
             self.index[_key_str(key)] = (*self._write_line(line), result.error is None)
         except OSError as exc:
@@ -197,7 +198,7 @@ class DetectJournal:
         was in the whole list, :mod:`facelab.detector.merge`)."""
         self._fh.flush()
         if json_out is not None:
-            _write_atomic(json_out, self._json_chunks(files, tags))
+            write_text_atomic(json_out, self._json_chunks(files, tags), what="report")
         if csv_out is not None:
             write_csv_records(self.records(files), csv_out)
         if report is not None:
@@ -206,7 +207,7 @@ class DetectJournal:
                             None if r.get("error") else len(r.get("tracks", []))) for r in self.records(files)]
             sections = (line["html"].replace(_ANCHOR, str(i), 1) if line.get("html") else
                         _missing_section(i, line["record"]) for i, line in enumerate(self._lines(files)))
-            _write_atomic(report, html_page(rows, sections, title=title))
+            write_text_atomic(report, html_page(rows, sections, title=title), what="report")
 
     def _json_chunks(self, files: Sequence[str | Path], tags: Sequence[dict[str, Any]] | None = None
                      ) -> Iterator[str]:

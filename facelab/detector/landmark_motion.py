@@ -5,7 +5,7 @@
         extractor.update(index, frame, [(t.track_id, t.raw, t.detected) for t in tracked])
     for track, seq in extractor.sequences().items():
         win = window_features(seq)                            # 30-frame windows, stride 15
-        probs = load_landmark_scorer().score(win.X)           # fake probability per window
+        probs = load_landmark_scorer().score(win.X)           # fake probability per window (landmark_scorer)
         video_score = aggregate(probs)
 
 A face swapped in frame by frame is a face pasted onto a head that it does not belong to: its
@@ -110,15 +110,12 @@ __all__ = [
     "FEATURES",
     "MIN_DETECTED",
     "MIN_IOD",
-    "LandmarkScorer",
     "MotionExtractor",
     "MotionSequence",
     "WindowFeatures",
     "aggregate",
     "detection_spacing",
-    "fit_landmark_classifier",
     "head_pose_inconsistency",
-    "load_landmark_scorer",
     "window_features",
 ]
 
@@ -594,10 +591,3 @@ def aggregate(window_probs: np.ndarray) -> float:
     k = max(1, int(math.ceil(len(p) / 3)))
     return float(np.sort(p)[-k:].mean())
 
-
-# The scorers live in their own module; re-exported here so one import gives the whole API.
-from facelab.detector.landmark_scorer import (  # noqa: E402
-    LandmarkScorer,
-    fit_landmark_classifier,
-    load_landmark_scorer,
-)

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from facelab.detector.report import HtmlRow, _write_atomic, html_page, write_csv_records
+from facelab.detector.report import HtmlRow, html_page, write_csv_records
 from facelab.detector.results import SCHEMA
 from facelab.errors import InputError
+from facelab.files import write_text_atomic
 
 __all__ = ["merge_records", "shard_sections", "write_merged"]
 
@@ -123,7 +124,8 @@ def write_merged(records: Sequence[dict[str, Any]], *, json_out: Path | None = N
                  title: str = "facelab detect report") -> None:
     """Write the merged JSON, CSV and HTML report (each atomically), as one unsharded run would."""
     if json_out is not None:
-        _write_atomic(json_out, json.dumps(list(records), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        write_text_atomic(json_out, json.dumps(list(records), indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                          what="report")
     if csv_out is not None:
         write_csv_records(records, csv_out)
     if report is not None:
@@ -139,4 +141,4 @@ def write_merged(records: Sequence[dict[str, Any]], *, json_out: Path | None = N
                 sections.append(f'{_SECTION}{i}"' + hits.pop(0)[old.end():] if old else hits.pop(0))
             else:
                 sections.append(_plain_section(i, r))
-        _write_atomic(report, html_page(rows, sections, title=title))
+        write_text_atomic(report, html_page(rows, sections, title=title), what="report")

@@ -44,10 +44,10 @@ from facelab.detector.results import (
     SignalResult,
     TrackResult,
 )
-from facelab.io._common import write_text_atomic
+from facelab.files import json_safe, write_text_atomic
 
-__all__ = ["CSV_COLUMNS", "MAX_POINTS", "MAX_SUSPICIOUS", "HtmlRow", "html_page", "write_csv", "write_csv_records",
-           "write_html", "write_json"]
+__all__ = ["CSV_COLUMNS", "MAX_POINTS", "MAX_SUSPICIOUS", "HtmlRow", "html_page", "media_section", "write_csv",
+           "write_csv_records", "write_html", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -67,25 +67,8 @@ _CNN_COLOUR, _MOTION_COLOUR, _THRESHOLD_COLOUR = "#0969da", "#8250df", "#cf222e"
 
 
 def _write_atomic(path: str | Path, text: str | Iterable[str], newline: str | None = None) -> None:
-    """A report file, written atomically (:func:`facelab.io._common.write_text_atomic`)."""
+    """A report file, written atomically (:func:`facelab.files.write_text_atomic`)."""
     write_text_atomic(path, text, newline, what="report")
-
-
-def _json_safe(obj: Any) -> Any:
-    """``obj`` as plain JSON values: non-finite floats -> None, numpy -> Python, paths -> str."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int)):
-        return obj
-    return str(obj)  # PurePath, enums, anything a settings dict may carry
 
 
 def write_json(results: Sequence[MediaResult], path: str | Path) -> None:
@@ -98,7 +81,7 @@ def write_json(results: Sequence[MediaResult], path: str | Path) -> None:
     Raises:
         OutputError: the file cannot be written.
     """
-    records = [_json_safe(r.to_json()) for r in results]
+    records = [json_safe(r.to_json()) for r in results]
     _write_atomic(path, json.dumps(records, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
@@ -477,7 +460,7 @@ def _facts(m: MediaResult) -> str:
     return f'<table class="facts">{body}</table>'
 
 
-def _media_section(i: int | str, m: MediaResult) -> str:
+def media_section(i: int | str, m: MediaResult) -> str:
     verdict = "FAILED" if m.error else m.verdict
     head = (f'<section class="media" id="m{i}"><h2>{_badge(verdict)} {_e(_name(m.path))}</h2>'
             f'<div class="path">{_e(m.path)}</div>')
@@ -498,7 +481,7 @@ def _media_section(i: int | str, m: MediaResult) -> str:
     else:
         parts.append('<p class="muted">No face was found.</p>')
     if m.settings:
-        settings = json.dumps(_json_safe(m.settings), indent=1, ensure_ascii=False, allow_nan=False)
+        settings = json.dumps(json_safe(m.settings), indent=1, ensure_ascii=False, allow_nan=False)
         parts.append(f'<details class="settings"><summary>settings</summary><pre>{_e(settings)}</pre></details>')
     return "".join(parts) + "</section>"
 
@@ -559,7 +542,7 @@ def write_html(results: Sequence[MediaResult], path: str | Path, *, title: str =
     """
     rows = [HtmlRow(r.path, "FAILED" if r.error else r.verdict, None if r.error else r.fake_probability,
                     None if r.error else len(r.tracks)) for r in results]
-    _write_atomic(path, html_page(rows, (_media_section(i, r) for i, r in enumerate(results)), title=title))
+    _write_atomic(path, html_page(rows, (media_section(i, r) for i, r in enumerate(results)), title=title))
 
 
 @dataclass(frozen=True)
@@ -575,7 +558,7 @@ class HtmlRow:
 def html_page(rows: Sequence[HtmlRow], sections: Iterable[str], *, title: str = "facelab detect report"
               ) -> Iterator[str]:
     """The report page in chunks: head and summary table, then ``sections`` (one per row, in order,
-    each as :func:`_media_section` renders it with anchor ``m<index>``), then the footer."""
+    each as :func:`media_section` renders it with anchor ``m<index>``), then the footer."""
     from facelab import __version__
 
     counts = {v: sum(1 for r in rows if r.verdict == v) for v in VERDICTS}

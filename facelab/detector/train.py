@@ -67,9 +67,9 @@ from facelab.detector.selfblend import FAMILIES
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.distributed import refuse_distributed
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
+from facelab.files import write_text_atomic
 from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
-from facelab.io._common import write_text_atomic
 from facelab.io.image import read_image
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]

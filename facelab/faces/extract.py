@@ -47,8 +47,8 @@ from facelab.errors import ConfigError, FacelabError, InputError, OutputError, a
 from facelab.faces.align import AlignedFace, align_face, template
 from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.track import Detector, FaceTracker, TrackedFace
+from facelab.files import replace_dir
 from facelab.io import make_output_dir
-from facelab.io._common import replace_dir
 from facelab.io.image import is_image, read_image, write_image
 from facelab.io.video import VideoReader, is_video
 

@@ -7,7 +7,7 @@ the decisions (odd video sizes, truncated files, rotation), and :mod:`facelab.io
 a video's audio is copied.
 """
 
-from facelab.io._common import check_output_dir, make_output_dir
+from facelab.files import check_output_dir, make_output_dir
 from facelab.io.audio import write_audio
 from facelab.io.image import (
     IMAGE_EXTS,

@@ -1,6 +1,6 @@
 """Audio for facelab's videos: copying a source's audio into a new video, and audio-only files.
 
-:class:`facelab.io.video.VideoWriter` uses :class:`_AudioCopier` to carry the audio of its
+:class:`facelab.io.video.VideoWriter` uses :class:`AudioCopier` to carry the audio of its
 ``audio_from`` file into the output; :func:`write_audio` encodes float samples to an audio file
 (test fixtures, samples).
 
@@ -31,13 +31,13 @@ import numpy as np
 from av.audio.stream import AudioStream
 
 from facelab.errors import InputError, OutputError
-from facelab.io._common import (
-    _check_output_path,
-    _ff_message,
-    _open_input,
-    _seconds,
-    _temp_path,
-    _video_stream,
+from facelab.io.media import (
+    check_output_path,
+    exact_seconds,
+    ff_message,
+    open_input,
+    temp_path,
+    video_stream,
 )
 
 __all__ = ["write_audio"]
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 
 
-class _AudioCopier:
+class AudioCopier:
     """Moves the audio of a source file into an output container, in step with the video.
 
     Each source audio stream is remuxed when a dry run shows the output format accepts it, else
@@ -70,17 +70,17 @@ class _AudioCopier:
     ) -> None:
         self.src_path = src_path
         self.out_path = out_path
-        self.src = _open_input(src_path)
+        self.src = open_input(src_path)
         self.in_streams = [cast(AudioStream, self.src.streams[i]) for i in indices]
 
         starts = [
-            _seconds(s.start_time, s.time_base) for s in self.in_streams if s.start_time is not None
+            exact_seconds(s.start_time, s.time_base) for s in self.in_streams if s.start_time is not None
         ]
         video_start: Fraction | None = None
         try:
-            v = _video_stream(self.src, src_path)
+            v = video_stream(self.src, src_path)
             if v.start_time is not None:
-                video_start = _seconds(v.start_time, v.time_base)
+                video_start = exact_seconds(v.start_time, v.time_base)
         except InputError:
             pass
         if video_start is not None:
@@ -112,7 +112,7 @@ class _AudioCopier:
                     self._exhausted = True
                     break
                 except av.error.FFmpegError as exc:
-                    log.warning("%s: audio ends early (%s)", self.src_path, _ff_message(exc))
+                    log.warning("%s: audio ends early (%s)", self.src_path, ff_message(exc))
                     self._exhausted = True
                     break
             packet = self._pending
@@ -193,7 +193,7 @@ class _AudioHandler:
         try:
             frames = packet.decode()
         except av.error.FFmpegError as exc:
-            log.debug("skipping an undecodable audio packet (%s)", _ff_message(exc))
+            log.debug("skipping an undecodable audio packet (%s)", ff_message(exc))
             return
         for frame in cast(list[av.AudioFrame], frames):
             if frame.pts is not None:
@@ -260,10 +260,10 @@ def write_audio(
         x = x[None]
     if x.ndim != 2 or x.shape[0] not in (1, 2):
         raise ValueError(f"expected (N,) or (C, N) samples with C in (1, 2), got {samples.shape}")
-    _check_output_path(path, overwrite, None)
+    check_output_path(path, overwrite, None)
     layout = "mono" if x.shape[0] == 1 else "stereo"
     x = np.clip(x, -1.0, 1.0)
-    tmp = _temp_path(path)
+    tmp = temp_path(path)
     try:
         with av.open(str(tmp), mode="w") as out:
             stream = cast(AudioStream, out.add_stream(codec, rate=int(sample_rate)))
@@ -281,7 +281,7 @@ def write_audio(
         os.replace(tmp, path)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write the audio ({_ff_message(exc)})") from None
+        raise OutputError(path, f"cannot write the audio ({ff_message(exc)})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -28,7 +28,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facelab.errors import InputError, OutputError
-from facelab.io._common import folder_problem, make_parent
+from facelab.files import folder_problem, make_parent
 
 __all__ = [
     "IMAGE_EXTS",

@@ -16,7 +16,7 @@ import av.error
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError
-from facelab.io._common import _ff_message, _open_input, _video_stream
+from facelab.io.media import ff_message, open_input, video_stream
 
 __all__ = ["VideoInfo", "probe_video"]
 
@@ -66,8 +66,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             the file.
     """
     path = Path(path)
-    with _open_input(path) as container:
-        stream = _video_stream(container, path)
+    with open_input(path) as container:
+        stream = video_stream(container, path)
         _check_not_truncated(container, path)
         first = _first_frame(container, stream, path)
         rotation = _rotation_of(first, stream)
@@ -141,7 +141,7 @@ def _first_frame(
         for frame in container.decode(stream):
             return frame
     except av.error.FFmpegError as exc:
-        raise InputError(path, f"cannot decode the video ({_ff_message(exc)})") from None
+        raise InputError(path, f"cannot decode the video ({ff_message(exc)})") from None
     raise InputError(path, "the video stream has no decodable frames")
 
 
@@ -159,7 +159,7 @@ def _rotation_of(frame: av.VideoFrame, stream: VideoStream) -> int:
     return int(round(angle / 90.0)) * 90 % 360
 
 
-def _snap_fps(rate: Fraction) -> Fraction:
+def snap_fps(rate: Fraction) -> Fraction:
     """2997/100 -> 30000/1001 and the like; other rates unchanged."""
     for base in (24, 30, 48, 60, 120, 240):
         ntsc = Fraction(base * 1000, 1001)
@@ -171,7 +171,7 @@ def _snap_fps(rate: Fraction) -> Fraction:
 def _stream_fps(stream: VideoStream, path: Path) -> Fraction:
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
-            return _snap_fps(Fraction(rate))
+            return snap_fps(Fraction(rate))
     if stream.frames and stream.duration and stream.time_base:
-        return _snap_fps(Fraction(stream.frames) / (stream.duration * stream.time_base))
+        return snap_fps(Fraction(stream.frames) / (stream.duration * stream.time_base))
     raise InputError(path, "cannot tell the frame rate of the video stream")

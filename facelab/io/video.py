@@ -2,7 +2,7 @@
 
 Probing (:class:`VideoInfo`, :func:`probe_video`) lives in :mod:`facelab.io.probe` and the audio
 side (copying a source's audio into the output, audio-only files) in :mod:`facelab.io.audio`;
-both are re-exported here. Helpers they share are in :mod:`facelab.io._common`.
+both are re-exported here. Helpers they share are in :mod:`facelab.io.media`.
 
 Convention:
     * A frame at the I/O boundary is a ``uint8`` array of shape ``(H, W, 3)`` in **RGB** order,
@@ -53,16 +53,16 @@ from av.video.reformatter import ColorRange, Colorspace
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError, OutputError
-from facelab.io._common import (
-    _check_output_path,
-    _ff_message,
-    _open_input,
-    _same_file,
-    _temp_path,
-    _video_stream,
+from facelab.io.audio import AudioCopier, write_audio
+from facelab.io.media import (
+    check_output_path,
+    ff_message,
+    open_input,
+    same_file,
+    temp_path,
+    video_stream,
 )
-from facelab.io.audio import _AudioCopier, write_audio
-from facelab.io.probe import VideoInfo, _snap_fps, probe_video
+from facelab.io.probe import VideoInfo, probe_video, snap_fps
 
 __all__ = [
     "VIDEO_EXTS",
@@ -183,10 +183,10 @@ class VideoReader:
         """Yield ``(index, frame)``: the frame's 0-based position in the file and the frame."""
         self.frames_decoded = 0
         self.truncated = False
-        container = _open_input(self.path)
+        container = open_input(self.path)
         self._open.add(container)
         try:
-            stream = _video_stream(container, self.path)
+            stream = video_stream(container, self.path)
             stream.thread_type = "AUTO"
             decoded = container.decode(stream)
             index = 0
@@ -198,7 +198,7 @@ class VideoReader:
                 except av.error.FFmpegError as exc:
                     if index == 0:
                         raise InputError(
-                            self.path, f"cannot decode the video ({_ff_message(exc)})"
+                            self.path, f"cannot decode the video ({ff_message(exc)})"
                         ) from None
                     self.truncated = True
                     log.warning(
@@ -206,7 +206,7 @@ class VideoReader:
                         "corrupt, the rest is skipped",
                         self.path,
                         index,
-                        _ff_message(exc),
+                        ff_message(exc),
                     )
                     break
                 self.frames_decoded = index + 1
@@ -258,7 +258,7 @@ def _as_fraction(fps: Fraction | int | float) -> Fraction:
     rate = Fraction(fps).limit_denominator(1001) if isinstance(fps, float) else Fraction(fps)
     if rate <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    return _snap_fps(rate)
+    return snap_fps(rate)
 
 
 def _padded(size: int, pix_fmt: str, axis: str) -> int:
@@ -336,8 +336,8 @@ class VideoWriter:
         self.encoder_options = {str(k): str(v) for k, v in (encoder_options or {}).items()}
         self.frames_written = 0
 
-        _check_output_path(self.path, overwrite, VIDEO_EXTS)
-        if self.audio_from is not None and _same_file(self.path, self.audio_from):
+        check_output_path(self.path, overwrite, VIDEO_EXTS)
+        if self.audio_from is not None and same_file(self.path, self.audio_from):
             raise OutputError(self.path, "is also the input (audio_from); write to another file")
         if self.codec not in av.codecs_available:
             raise OutputError(
@@ -345,10 +345,10 @@ class VideoWriter:
             )
         self._audio_streams = self._source_audio_streams()
 
-        self._tmp = _temp_path(self.path)
+        self._tmp = temp_path(self.path)
         self._out: av.container.OutputContainer | None = None
         self._vstream: VideoStream | None = None
-        self._audio: _AudioCopier | None = None
+        self._audio: AudioCopier | None = None
         self._done = False
         self.encoded_size: tuple[int, int] | None = None
         self._tb = Fraction(1, 1)
@@ -418,7 +418,7 @@ class VideoWriter:
             vf.time_base = self._tb
             self._mux_video(self._vstream.encode(vf))
         except av.error.FFmpegError as exc:
-            raise OutputError(self.path, f"cannot encode the video ({_ff_message(exc)})") from None
+            raise OutputError(self.path, f"cannot encode the video ({ff_message(exc)})") from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -440,7 +440,7 @@ class VideoWriter:
             os.replace(self._tmp, self.path)
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
-            raise OutputError(self.path, f"cannot finish the video ({_ff_message(exc)})") from None
+            raise OutputError(self.path, f"cannot finish the video ({ff_message(exc)})") from None
         except BaseException:
             self.abort()
             raise
@@ -474,7 +474,7 @@ class VideoWriter:
         """Indices of the audio streams of ``audio_from`` (checked now, so errors come early)."""
         if self.audio_from is None:
             return []
-        with _open_input(self.audio_from) as src:
+        with open_input(self.audio_from) as src:
             indices = [s.index for s in src.streams if s.type == "audio"]
         if not indices:
             log.info("%s has no audio; %s will be silent", self.audio_from, self.path)
@@ -508,7 +508,7 @@ class VideoWriter:
         try:
             self._out = av.open(str(self._tmp), mode="w", options=options)
         except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(self.path, f"cannot create the file ({_ff_message(exc)})") from None
+            raise OutputError(self.path, f"cannot create the file ({ff_message(exc)})") from None
         self._out.metadata.update(self.metadata)
 
         # Time base: 1/(num*k) so a frame lasts den*k ticks (exact) and a tick is <= 1 ms,
@@ -546,7 +546,7 @@ class VideoWriter:
 
         if self._audio_streams:
             assert self.audio_from is not None
-            self._audio = _AudioCopier(
+            self._audio = AudioCopier(
                 self.audio_from,
                 self._audio_streams,
                 self._out,
@@ -557,7 +557,7 @@ class VideoWriter:
         try:
             self._out.start_encoding()
         except av.error.FFmpegError as exc:
-            raise OutputError(self.path, f"cannot start the video ({_ff_message(exc)})") from None
+            raise OutputError(self.path, f"cannot start the video ({ff_message(exc)})") from None
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
         assert self._out is not None

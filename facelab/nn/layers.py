@@ -7,7 +7,7 @@ https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix/blob/master/models/netwo
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -12,16 +12,17 @@ stores them and `load_swap_model` restores them). Training reuses the translator
 
 - "cyclegan": the translators' CycleGAN with its official defaults;
 - "autoencoder": faceswap's shared encoder with one decoder per person
-  (facelab.swap.autoencoder), with faceswap's Adam settings and batch of 16.
+  (facelab.nn.autoencoder), with faceswap's Adam settings and batch of 16.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from facelab.config import TrainConfig, defaults_for
 from facelab.data.datasets import find_images
@@ -61,7 +62,7 @@ def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, *, ar
 
     arch "cyclegan": the official CycleGAN defaults. arch "autoencoder": model "faceswap_ae" with
     lr 5e-5, beta1 0.5, batch 16 (faceswap's); `latent` is its bottleneck width (default by size,
-    see facelab.swap.autoencoder.default_latent), and `ngf` its width (64 = faceswap's original).
+    see facelab.nn.autoencoder.default_latent), and `ngf` its width (64 = faceswap's original).
     """
     if arch not in ARCHS:
         raise ConfigError(f"unknown swap model {arch!r}; choose one of {', '.join(ARCHS)}")
@@ -77,7 +78,8 @@ def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, *, ar
         base = TrainConfig(model="cyclegan", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
                            **defaults_for("cyclegan"))
     else:
-        from facelab.swap.autoencoder import TRAIN_DEFAULTS, default_latent
+        from facelab.nn.autoencoder import default_latent
+        from facelab.translate.faceswap_ae import TRAIN_DEFAULTS
 
         base = TrainConfig(model="faceswap_ae", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
                            **TRAIN_DEFAULTS)

@@ -101,7 +101,7 @@ class OneShotSource:
     dense: np.ndarray | None = None  # (N, 2) dense landmarks in the aligned crop, when a backend gave them
 
     @classmethod
-    def from_image(cls, image: np.ndarray, detector: Any, settings: SwapSettings, path: str = "<array>") -> "OneShotSource":
+    def from_image(cls, image: np.ndarray, detector: Any, settings: SwapSettings, path: str = "<array>") -> OneShotSource:
         faces = detector.detect(image)
         if not faces:
             raise InputError(path, "no face found in the source photo")
@@ -117,7 +117,7 @@ class OneShotSource:
         return cls(aligned=aligned, path=str(path), dense=dense)
 
     @classmethod
-    def from_photo(cls, path: str | Path, detector: Any, settings: SwapSettings) -> "OneShotSource":
+    def from_photo(cls, path: str | Path, detector: Any, settings: SwapSettings) -> OneShotSource:
         from facelab.io.image import read_image
 
         return cls.from_image(read_image(path), detector, settings, str(path))

@@ -22,9 +22,10 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ from facelab.swap.oneshot import FaceSource, SwapSettings, swap_face
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Selection:
     """Which target faces to swap: all (default), the largest per frame, or one track id."""
 

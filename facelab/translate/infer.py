@@ -15,21 +15,22 @@ Test-time behaviour (`inference`):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from facelab import hub
-from facelab.checkpoint import load_generator
 from facelab.device import amp_dtype, autocast, resolve_device
 from facelab.errors import ConfigError, InputError
 from facelab.io.image import image_to_tensor, resize_image, tensor_to_image
+from facelab.nn.autoencoder import FaceSwapAutoencoder
+from facelab.nn.factory import load_generator
 from facelab.nn.layers import set_test_mode
-from facelab.swap.autoencoder import FaceSwapAutoencoder  # also registers the "faceswap_ae" generator
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from facelab.errors import ConfigError, InputError, OutputError
-from facelab.io._common import folder_problem
+from facelab.files import folder_problem
 from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video

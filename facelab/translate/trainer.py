@@ -28,11 +28,13 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from facelab import __version__
@@ -40,20 +42,66 @@ from facelab.checkpoint import FORMAT, atomic_save, describe_checkpoint, net_rec
 from facelab.config import TrainConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
-from facelab.distributed import (DistEnv, DistributedEpochSampler, barrier, convert_sync_batchnorm, dist_env,
-                                 gather_objects, init_distributed, mean_over_ranks, shutdown_distributed, wrap_ddp)
+from facelab.distributed import (
+    DistEnv,
+    DistributedEpochSampler,
+    barrier,
+    convert_sync_batchnorm,
+    dist_env,
+    gather_objects,
+    init_distributed,
+    mean_over_ranks,
+    shutdown_distributed,
+    wrap_ddp,
+)
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
 from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
 from facelab.io.image import tensor_to_image, write_image
-from facelab.swap.autoencoder import FaceSwapAE
 from facelab.translate.cyclegan import CycleGAN
+from facelab.translate.faceswap_ae import FaceSwapAE
 from facelab.translate.pix2pix import Pix2Pix
 
 log = logging.getLogger(__name__)
 
 LR_POLICIES = ("linear", "step", "cosine", "plateau")
 StepCallback = Callable[[dict[str, Any]], None]
+
+
+class TrainModel(Protocol):
+    """What the loop needs of a model: its nets and optimisers, one training step, and its state.
+
+    CycleGAN, Pix2Pix and FaceSwapAE have this shape; another model needs these members and an
+    entry in `MODELS`. `nets` are the plain modules (checkpoints, visuals); a model that trains
+    under torchrun also has `train_nets`, the modules its `train_step` runs (DDP wrappers there).
+    """
+
+    nets: dict[str, nn.Module]
+
+    @property
+    def kind(self) -> str: ...  # the checkpoint's "kind" and `cfg.model`
+
+    @property
+    def arch(self) -> Mapping[str, tuple[str, Mapping[str, Any]]]: ...  # net name -> (arch, arch_kwargs)
+
+    @property
+    def optimizers(self) -> Mapping[str, torch.optim.Optimizer]: ...
+
+    @property
+    def scaler(self) -> torch.amp.GradScaler: ...
+
+    @property
+    def visuals(self) -> Mapping[str, torch.Tensor]: ...  # images of the last step, for the grids
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]: ...
+
+    def pool_state(self) -> dict[str, Any]: ...
+
+    def load_pool_state(self, state: dict[str, Any]) -> None: ...
+
+
+#: cfg.model -> the model's class, called as cls(cfg, device, amp_dtype, scaler).
+MODELS: dict[str, Callable[..., TrainModel]] = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix, "faceswap_ae": FaceSwapAE}
 
 
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
@@ -76,11 +124,11 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
     raise ConfigError(f"unknown lr policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> CycleGAN | Pix2Pix | FaceSwapAE:
+def build_model(cfg: TrainConfig, device: torch.device) -> TrainModel:
     dtype = amp_dtype(device, cfg.amp)
-    cls = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix, "faceswap_ae": FaceSwapAE}.get(cfg.model)
+    cls = MODELS.get(cfg.model)
     if cls is None:
-        raise ConfigError(f"unknown model {cfg.model!r}; choose cyclegan, pix2pix or faceswap_ae")
+        raise ConfigError(f"unknown model {cfg.model!r}; choose {', '.join(MODELS)}")
     return cls(cfg, device, dtype, grad_scaler(device, dtype))
 
 
@@ -124,7 +172,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def training_state(model: CycleGAN | Pix2Pix, scheds: dict[str, Any], cfg: TrainConfig, epoch: int,
+def training_state(model: TrainModel, scheds: dict[str, Any], cfg: TrainConfig, epoch: int,
                    iteration: int) -> dict[str, Any]:
     """Everything `--resume` needs. Under torchrun this is rank 0's view (the nets, optimisers and
     schedulers are equal on every rank; the image pools are rank 0's) plus `rng_ranks`, added by train()."""
@@ -140,7 +188,7 @@ def training_state(model: CycleGAN | Pix2Pix, scheds: dict[str, Any], cfg: Train
     }
 
 
-def inference_export(model: CycleGAN | Pix2Pix, cfg: TrainConfig, epoch: int, iteration: int) -> dict[str, Any]:
+def inference_export(model: TrainModel, cfg: TrainConfig, epoch: int, iteration: int) -> dict[str, Any]:
     """Generators only: what `facelab translate --weights` needs, a fraction of the size."""
     gens = {n: net_record(net, *model.arch[n]) for n, net in model.nets.items() if n.startswith("G")}
     return {"format": FORMAT, "version": 1, "kind": model.kind, "nets": gens,
@@ -148,7 +196,7 @@ def inference_export(model: CycleGAN | Pix2Pix, cfg: TrainConfig, epoch: int, it
                      "facelab": __version__, "direction": cfg.direction}}
 
 
-def save_grid(visuals: dict[str, torch.Tensor], path: Path) -> None:
+def save_grid(visuals: Mapping[str, torch.Tensor], path: Path) -> None:
     """One row per image of the batch (at most 4), one column per visual."""
     rows = []
     for i in range(min(4, next(iter(visuals.values())).shape[0])):
@@ -227,7 +275,7 @@ def _row_iteration(line: str) -> float:
         return math.inf
 
 
-def restore_training_state(state: Any, path: Path, model: CycleGAN | Pix2Pix | FaceSwapAE,
+def restore_training_state(state: Any, path: Path, model: TrainModel,
                            scheds: dict[str, Any]) -> None:
     """Load a `training_state` into the model, optimisers and schedulers, or say why it does not fit.
 
@@ -277,16 +325,16 @@ def _check_mid_epoch(meta: dict[str, Any], path: Path, batch_size: int) -> None:
                           f"that batch size (change it once an epoch has finished)")
 
 
-def setup_distributed(cfg: TrainConfig, model: CycleGAN | Pix2Pix | FaceSwapAE, env: DistEnv,
-                      device: torch.device) -> None:
+def setup_distributed(cfg: TrainConfig, model: TrainModel, env: DistEnv, device: torch.device) -> None:
     """Synchronised BatchNorm and DDP wrappers in `model.train_nets`; `model.nets` stay the plain modules
     (checkpoints, visuals). Then a per-rank RNG stream, so dropout and the image pools differ between ranks."""
-    if not isinstance(model, (Pix2Pix, CycleGAN)):
+    train_nets: dict[str, nn.Module] | None = getattr(model, "train_nets", None)
+    if train_nets is None:
         raise ConfigError(f"{cfg.model} does not support several processes yet; train it as a single process "
                           "(without torchrun), or use the cyclegan swap model")
     for name in list(model.nets):
         model.nets[name] = convert_sync_batchnorm(model.nets[name], device)
-        model.train_nets[name] = wrap_ddp(model.nets[name], device)
+        train_nets[name] = wrap_ddp(model.nets[name], device)
     seed_everything(cfg.seed + env.rank, cfg.deterministic)
 
 

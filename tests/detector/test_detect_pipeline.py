@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from facelab.cli import cli
 from facelab.detector.cnn import load_classifier
-from facelab.detector.landmark_motion import load_landmark_scorer
+from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.pipeline import (
     NO_CNN_HINT,
     DetectConfig,

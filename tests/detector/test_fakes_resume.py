@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from facelab.cli import cli
-from facelab.detector.fakes import FakesConfig, build_fakes
-from facelab.detector.fakes_state import work_folder
+from facelab.detector.fakes import FakesConfig, build_fakes, work_folder
 from facelab.errors import ConfigError, OutputError
 from facelab.faces.detect import FaceDetector
 

@@ -17,7 +17,8 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from facelab.cli import cli
 from facelab.detector.dataset import read_dataset_info, read_manifest
-from facelab.detector.fakes import FakesConfig, _hash_split, _plan, _shard_sources
+from facelab.detector.fakes import FakesConfig
+from facelab.detector.fakes.plan import hash_split, plan_sources, shard_sources
 from facelab.shard import Shard
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -65,7 +66,7 @@ def test_merged_data_set_is_consistent(built: Path) -> None:
     rows = read_manifest(out)
     info = read_dataset_info(out)
     splits = {name: e["split"] for name, e in info["identities"].items()}
-    assert splits == _hash_split(list(splits), FakesConfig(val_fraction=0.3))  # the same in every shard
+    assert splits == hash_split(list(splits), FakesConfig(val_fraction=0.3))  # the same in every shard
     part_of = {}
     for i in (1, 2):
         for name in read_dataset_info(built / "parts" / str(i))["identities"]:
@@ -123,12 +124,12 @@ def test_keys_are_global_and_folder_identities_stay_in_one_shard(tmp_path: Path)
             (tmp_path / "people" / person).mkdir(parents=True, exist_ok=True)
             (tmp_path / "people" / person / n).write_bytes(b"")
     inputs = [tmp_path / "people"]
-    sources, failures = _plan(inputs, tmp_path / "out")
+    sources, failures = plan_sources(inputs, tmp_path / "out")
     keys = {s.path: s.key for s in sources}
     assert keys[tmp_path / "people" / "ann" / "1.jpg"] == "ann_1"  # a shared stem takes the folder's name
     for mode in ("track", "folder"):
         cfg = FakesConfig(identity=mode)  # type: ignore[arg-type]
-        picked = [_shard_sources(sources, failures, inputs, cfg, Shard(i, 3))[0] for i in (1, 2, 3)]
+        picked = [shard_sources(sources, failures, inputs, cfg, Shard(i, 3))[0] for i in (1, 2, 3)]
         assert sorted(s.key for p in picked for s in p) == sorted(keys.values())  # each once, same keys
         assert all(keys[s.path] == s.key for p in picked for s in p)
         if mode == "folder":

@@ -81,7 +81,7 @@ def test_resume_after_a_crash_gives_the_uninterrupted_outputs(tmp_path: Path, sh
     cfg = DetectConfig(stride=4, top_k=1, cnn=True, landmarks=True, gradcam=True)
     settings = run_settings(cfg.to_dict(), weights=tiny_detector_weights, landmark_model=None, report=True)
     journal = DetectJournal.open(journal_path(out / "v.json"), settings, resume=False)
-    from facelab.detector.landmark_motion import load_landmark_scorer
+    from facelab.detector.landmark_scorer import load_landmark_scorer
 
     # the CLI's detector: MTCNN's pyramid from --min-size (make_detector)
     for r in detect_files(files[:1], cfg, detector=make_detector(cfg, "cpu"), classifier=load_classifier(tiny_detector_weights),

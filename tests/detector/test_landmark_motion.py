@@ -23,14 +23,17 @@ from facelab.detector.landmark_motion import (
     MotionSequence,
     aggregate,
     detection_spacing,
-    fit_landmark_classifier,
     flow_residuals,
     head_pose_inconsistency,
-    load_landmark_scorer,
     window_features,
     window_names,
 )
-from facelab.detector.landmark_scorer import LandmarkScorer, calibrate_real_windows
+from facelab.detector.landmark_scorer import (
+    LandmarkScorer,
+    calibrate_real_windows,
+    fit_landmark_classifier,
+    load_landmark_scorer,
+)
 from facelab.errors import InputError, WeightsError
 from facelab.faces.detect import Face
 

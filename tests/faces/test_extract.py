@@ -19,7 +19,6 @@ from facelab.faces.extract import SIDECAR, extract, plan_extract
 from facelab.io.image import read_image
 from facelab.io.video import VideoReader, VideoWriter
 
-
 CROP_KEYS = {"file", "source", "frame", "time", "track", "detected", "score", "box", "landmarks", "raw_box",
              "raw_landmarks", "M", "size", "margin"}
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from facelab.checkpoint import infer_official_arch
 from facelab.losses import GANLoss
-from facelab.nn.factory import create_discriminator, create_generator, infer_official_arch, load_official_state_dict
+from facelab.nn.factory import create_discriminator, create_generator, load_official_state_dict
 from facelab.nn.layers import set_test_mode
 
 GOLDEN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "golden" / "official_cyclegan_pix2pix"

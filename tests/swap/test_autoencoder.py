@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,8 +21,8 @@ from facelab.faces.align import align_face
 from facelab.faces.detect import FaceDetector
 from facelab.faces.mask import dilate
 from facelab.io.image import read_image, write_image
+from facelab.nn.autoencoder import FaceSwapAutoencoder, default_latent, random_warp
 from facelab.nn.factory import create_generator
-from facelab.swap.autoencoder import FaceSwapAutoencoder, default_latent, random_warp
 from facelab.swap.learned import load_swap_model, swap_config, train_swap
 from facelab.swap.oneshot import SwapSettings, swap_face
 

@@ -27,7 +27,6 @@ from facelab.data.datasets import EpochSampler
 from facelab.distributed import DistributedEpochSampler, dist_env, refuse_distributed
 from facelab.errors import ConfigError
 
-
 TINY = ["--ngf", "4", "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--workers", "0",
         "--print-every", "1", "--display-every", "3", "--save-latest-every", "2", "--n-epochs", "2",
         "--n-epochs-decay", "2"]

@@ -11,10 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from facelab.checkpoint import load_generator, safe_load
+from facelab.checkpoint import safe_load
 from facelab.config import TrainConfig, defaults_for
 from facelab.data.datasets import AlignedDataset, Preprocess, UnalignedDataset
 from facelab.errors import InputError
+from facelab.nn.factory import load_generator
 from facelab.translate.trainer import train
 
 

@@ -26,20 +26,18 @@ import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from facelab.detector.dataset import CropRow, MotionRow
+from facelab.detector.fakes.records import Scan, Sighting, Source
 from facelab.errors import ConfigError, OutputError
 from facelab.faces.align import AlignedFace
 from facelab.faces.detect import Face
-from facelab.io._common import write_text_atomic
+from facelab.files import write_text_atomic
 
-if TYPE_CHECKING:
-    from facelab.detector.fakes import _Scan, _Source
-
-__all__ = ["PROGRESS_FORMAT", "WorkFolder", "work_folder"]
+__all__ = ["PROGRESS_FORMAT", "WorkFolder", "check_out", "work_folder"]
 
 PROGRESS_FORMAT = "facelab.fakes-progress/1"
 
@@ -47,6 +45,18 @@ PROGRESS_FORMAT = "facelab.fakes-progress/1"
 def work_folder(out: Path) -> Path:
     """The hidden folder beside ``out`` where the data set is built: ``.<name>.work``."""
     return out.with_name(f".{out.name}.work")
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Raise OutputError unless ``out`` may become the data set: absent, empty, or (with ``overwrite``) one made here."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(out, "exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "dataset.json").is_file():
+        raise OutputError(out, "exists and is not a fakes data set (no dataset.json); not touching it")
+    if not overwrite:
+        raise OutputError(out, "already exists; pass --overwrite to replace it")
 
 
 def _file_key(path: Path) -> list[Any]:
@@ -66,7 +76,7 @@ class WorkFolder:
         self.progress = root / "progress"
 
     @classmethod
-    def open(cls, out: Path, settings: dict[str, Any], sources: list[_Source], *, resume: bool,
+    def open(cls, out: Path, settings: dict[str, Any], sources: list[Source], *, resume: bool,
              overwrite: bool) -> tuple[WorkFolder, bool]:
         """Create the work folder, or continue the one an interrupted run left (``resume``).
 
@@ -114,7 +124,7 @@ class WorkFolder:
 
     # ------------------------------------------------------------------------- pass 1
 
-    def save_scan(self, scan: _Scan) -> None:
+    def save_scan(self, scan: Scan) -> None:
         """Persist one source's pass-1 result (arrays first, the JSON that marks it complete last)."""
         arrays: dict[str, np.ndarray] = {}
         tracks: dict[str, list[list[Any]]] = {}
@@ -141,7 +151,7 @@ class WorkFolder:
         _write_json(self.progress / "scan" / f"{key}.json",
                     {"key": key, "fps": scan.fps, "frames": scan.frames, "tracks": tracks, "donors": donors})
 
-    def save_scan_failure(self, source: _Source, reason: str) -> None:
+    def save_scan_failure(self, source: Source, reason: str) -> None:
         _write_json(self.progress / "scan" / f"{source.key}.json", {"key": source.key, "failed": reason})
 
     def load_donors(self, key: str, tid: int) -> list[AlignedFace]:
@@ -155,14 +165,12 @@ class WorkFolder:
         return [AlignedFace(crop=crop[i], M=M[i], M_inv=M_inv[i], landmarks=lm[i], size=int(size), margin=float(margin))
                 for i, (_, _, size, margin) in enumerate(rows)]
 
-    def load_scan(self, source: _Source) -> _Scan | str | None:
+    def load_scan(self, source: Source) -> Scan | str | None:
         """The saved pass-1 result of ``source``: a scan, its failure reason, or None (not scanned yet).
 
         The donors' aligned faces are left on disk (``None`` in ``scan.donors``): :meth:`load_donors`
         reads them when a fake needs them, so memory does not grow with the number of identities.
         """
-        from facelab.detector.fakes import _Scan, _Sighting
-
         try:
             doc = json.loads((self.progress / "scan" / f"{source.key}.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -174,10 +182,10 @@ class WorkFolder:
                 arrays = {k: z[k] for k in z.files if k.startswith("t")}
         except (OSError, ValueError):
             return None
-        scan = _Scan(source, fps=doc["fps"], frames=int(doc["frames"]))
+        scan = Scan(source, fps=doc["fps"], frames=int(doc["frames"]))
         for t, rows in doc["tracks"].items():
             boxes, lms = arrays[f"t{t}_box"], arrays[f"t{t}_lm"]
-            scan.tracks[int(t)] = [_Sighting(int(frame), Face(boxes[i], float(score), lms[i]), bool(detected))
+            scan.tracks[int(t)] = [Sighting(int(frame), Face(boxes[i], float(score), lms[i]), bool(detected))
                                    for i, (frame, detected, score) in enumerate(rows)]
         for t, rows in doc["donors"].items():
             scan.donors[int(t)] = [(float(q), int(index), None) for q, index, _, _ in rows]

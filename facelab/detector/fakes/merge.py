@@ -7,8 +7,8 @@ layout, ``"shard": "I/N"`` in its ``dataset.json``). They fit together because:
 
 * every shard plans **all** inputs before keeping its own, so source keys (and with them crop
   file names and track identities) are the same as in one run and unique across parts;
-* identities are split by a hash of ``(seed, name)`` (``_hash_split`` in
-  :mod:`facelab.detector.fakes`): an identity met by two shards lands in the same split in both;
+* identities are split by a hash of ``(seed, name)`` (``hash_split`` in
+  :mod:`facelab.detector.fakes.plan`): an identity met by two shards lands in the same split in both;
   with ``--identity folder`` a person's media are all in one shard anyway;
 * a one-shot donor is drawn among the **shard's own** identities of the target's split, so it
   is of the same split, as in one run. The consequence: a shard with a single identity in a split
@@ -35,10 +35,19 @@ from pathlib import Path
 from typing import Any
 
 from facelab import __version__
-from facelab.detector.dataset import (MANIFEST_COLUMNS, MOTION_COLUMNS, CropRow, MotionRow, read_dataset_info,
-                                      read_manifest, read_motion_index, write_rows)
+from facelab.detector.dataset import (
+    MANIFEST_COLUMNS,
+    MOTION_COLUMNS,
+    CropRow,
+    MotionRow,
+    read_dataset_info,
+    read_manifest,
+    read_motion_index,
+    write_rows,
+)
+from facelab.detector.fakes.state import check_out
 from facelab.errors import ConfigError, InputError, OutputError
-from facelab.io._common import replace_dir
+from facelab.files import replace_dir
 
 __all__ = ["MergeSummary", "merge_fakes"]
 
@@ -82,13 +91,11 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
             missing or twice, a file in two parts, an identity in two splits.
         OutputError: ``out`` exists (without ``overwrite``) or cannot be written.
     """
-    from facelab.detector.fakes import _check_out
-
     if out.resolve() in {p.resolve() for p in parts}:
         raise OutputError(out, "is one of the parts; choose another -o")
     if not parts:
         raise ConfigError("no parts to merge")
-    _check_out(out, overwrite)
+    check_out(out, overwrite)
     loaded = [(p, *_part(p)) for p in parts]
     # 1. the parts fit together
     first = loaded[0][1]
@@ -144,7 +151,7 @@ def merge_fakes(parts: list[Path], out: Path, *, overwrite: bool = False) -> Mer
         write_rows(tmp / "manifest.csv", all_rows, MANIFEST_COLUMNS)
         write_rows(tmp / "motion.csv", all_motion, MOTION_COLUMNS)
         (tmp / "dataset.json").write_text(json.dumps(_merged_info(loaded, n), indent=1) + "\n", encoding="utf-8")
-        replace_dir(tmp, out, lambda o: _check_out(o, overwrite), "data set")
+        replace_dir(tmp, out, lambda o: check_out(o, overwrite), "data set")
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(out, f"cannot write the merged data set ({exc.strerror or exc})") from None
