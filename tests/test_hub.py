@@ -93,7 +93,7 @@ def _cache() -> Path:
 # ------------------------------------------------------------------------------------ registry
 
 def test_registry_names_families_and_urls() -> None:
-    entries = list(hub.REGISTRY.values())
+    entries = [e for e in hub.REGISTRY.values() if not e.bundled]  # the 23 official generators
     assert len({e.name for e in entries}) == len(entries) == 23
     assert sum(e.family == "cyclegan" for e in entries) == 18
     assert sum(e.family == "pix2pix" for e in entries) == 5
@@ -112,6 +112,25 @@ def test_registry_names_families_and_urls() -> None:
             assert e.arch["netG"] == "unet_256" and e.arch["norm"] == "batch"
             assert e.arch["use_dropout"] is True and e.default_size == 256
     assert {"horse2zebra", "sat2map", "pix2pix_sat2map", "pix2pix_day2night"} <= set(hub.REGISTRY)
+
+
+def test_the_shipped_detector_is_a_bundled_entry_with_a_hash() -> None:
+    e = hub.get_entry(hub.DEFAULT_DETECTOR)
+    assert e.family == "detector" and e.bundled and e.url == "" and e.filename == f"{e.name}.pth"
+    assert e.sha256 is not None and len(e.sha256) == 64
+    assert "research" in e.licence
+    assert [x.name for x in hub.list_entries("detector")] == [hub.DEFAULT_DETECTOR]
+
+
+def test_a_bundled_entry_is_never_downloaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub, "project_weights_dir", lambda: tmp_path)  # a weights/ folder without the file
+    monkeypatch.setenv("FACELAB_HOME", str(tmp_path / "home"))
+    assert hub.bundled_path(hub.DEFAULT_DETECTOR) is None
+    with pytest.raises(WeightsError, match="ships in the repository's weights/ folder"):
+        hub.resolve(hub.DEFAULT_DETECTOR, offline=False)
+    (tmp_path / f"{hub.DEFAULT_DETECTOR}.pth").write_bytes(b"not the shipped file")
+    with pytest.raises(WeightsError, match="sha256 mismatch.*git checkout weights/"):
+        hub.bundled_path(hub.DEFAULT_DETECTOR)
 
 
 def test_unknown_name_suggests_close_matches() -> None:

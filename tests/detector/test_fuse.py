@@ -6,7 +6,14 @@ import math
 
 import pytest
 
-from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.fuse import (
+    FusionConfig,
+    aggregate_scores,
+    fuse_media,
+    fuse_track,
+    recentre,
+    track_cnn_probability,
+)
 from facelab.detector.results import SignalResult, TrackResult
 
 
@@ -14,9 +21,11 @@ def sig(p: float | None) -> SignalResult:
     return SignalResult(ran=p is not None, probability=p)
 
 
-def track(tid: int, p: float, verdict: str, frames: int = 100) -> TrackResult:
+def track(tid: int, p: float, verdict: str, frames: int = 100, size: float = 100.0,
+          plausible: float = 1.0) -> TrackResult:
     return TrackResult(track=tid, first_frame=0, last_frame=frames - 1, frames=frames, cnn=sig(p), motion=sig(None),
-                       fake_probability=p, verdict=verdict, reasons=[f"track {tid} reason"])
+                       fake_probability=p, verdict=verdict, reasons=[f"track {tid} reason"], face_size=size,
+                       plausible=plausible)
 
 
 def test_recentre_moves_threshold_to_half_and_is_monotone() -> None:
@@ -42,8 +51,34 @@ def test_weighted_log_odds_and_uncertain_band() -> None:
     assert p == pytest.approx(0.5)  # equal and opposite log-odds cancel
     assert verdict == "UNCERTAIN"
     assert any("disagree" in r for r in reasons)
+    # agreeing signals add their log-odds (weights 0.7 and 0.3, divided by the larger)
     p, verdict, _ = fuse_track(sig(0.6), sig(0.6), cnn_frames=10, motion_windows=[(0, 30, 0.6)])
-    assert verdict == "UNCERTAIN" and p == pytest.approx(0.6)
+    expected = 1 / (1 + math.exp(-math.log(0.6 / 0.4) / 0.7))
+    assert verdict == "UNCERTAIN" and p == pytest.approx(expected)
+
+
+def test_a_weak_signal_cannot_outvote_a_confident_one() -> None:
+    # the case of the issue: CNN confidently fake, the landmark check confidently real but weak
+    cfg = FusionConfig(cnn_weight=0.8, motion_weight=0.1)
+    p, verdict, reasons = fuse_track(sig(0.9), sig(0.02), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.02)])
+    assert verdict == "FAKE" and p > 0.65
+    assert not any("disagree" in r for r in reasons)
+    # an extreme value is clipped to +-4 in log-odds: 1e-9 counts no more than 0.018
+    p_extreme, _, _ = fuse_track(sig(0.9), sig(1e-9), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.0)])
+    p_clip, _, _ = fuse_track(sig(0.9), sig(0.018), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.02)])
+    assert p_extreme == pytest.approx(p_clip, abs=1e-3)
+    # a signal of weight 0 is reported but does not count
+    p0, _, _ = fuse_track(sig(0.9), sig(0.01), FusionConfig(cnn_weight=1, motion_weight=0), cnn_frames=20,
+                          motion_windows=[(0, 30, 0.01)])
+    assert p0 == pytest.approx(0.9)
+
+
+def test_aggregates() -> None:
+    assert aggregate_scores([0.1, 0.2, 0.9, 0.8], "mean") == pytest.approx(0.5)
+    assert aggregate_scores([0.1, 0.2, 0.9, 0.8], "top_half") == pytest.approx(0.85)
+    assert aggregate_scores([0.3, 0.9, 0.5], "top_half") == pytest.approx(0.7)  # the upper half holds the median
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        aggregate_scores([0.5], "max")
 
 
 def test_too_little_evidence_is_uncertain() -> None:
@@ -68,3 +103,32 @@ def test_media_most_fake_track_decides_and_short_tracks_ignored() -> None:
     assert any("ignored 1" in r for r in reasons)
     assert fuse_media([]) == (None, "UNCERTAIN", ["no face found"])
     assert fuse_media([track(0, 0.5, "UNCERTAIN"), track(1, 0.1, "REAL")])[1] == "UNCERTAIN"
+
+
+def test_small_faces_and_face_unlike_tracks_do_not_decide() -> None:
+    # a background face less than half as wide as the main one
+    p, verdict, reasons = fuse_media([track(0, 0.1, "REAL", size=200), track(1, 0.95, "FAKE", size=80)])
+    assert verdict == "REAL" and p == pytest.approx(0.1) and any("ignored 1" in r for r in reasons)
+    # a caption the detector took for a face: its detections mostly fail the face check
+    p, verdict, _ = fuse_media([track(0, 0.2, "REAL", size=100), track(1, 0.97, "FAKE", size=300, plausible=0.2)])
+    assert verdict == "REAL" and p == pytest.approx(0.2)
+
+
+def test_plausible_face_checks_score_and_landmark_layout() -> None:
+    import numpy as np
+
+    from facelab.detector.pipeline import plausible_face
+    from facelab.faces.detect import Face
+
+    lm = np.array([[40, 50], [60, 50], [50, 62], [42, 72], [58, 72]], np.float32)  # eyes, nose, mouth corners
+    box = np.array([25, 30, 75, 90], np.float32)
+    assert plausible_face(Face(box, 0.99, lm))
+    assert not plausible_face(Face(box, 0.80, lm))  # a weak detection
+    upside = lm.copy()
+    upside[:, 1] = 120 - upside[:, 1]  # mirrored top to bottom: no rotation of a face puts it so
+    assert not plausible_face(Face(box, 0.99, upside))
+    rolled = (lm - 50) @ np.array([[0, 1], [-1, 0]], np.float32) + 50  # the same face turned 90 degrees
+    assert plausible_face(Face(np.array([20, 25, 80, 85], np.float32), 0.99, rolled))
+    tiny_eyes = lm.copy()
+    tiny_eyes[1, 0] = 42  # eyes 2 px apart in a 50 px box
+    assert not plausible_face(Face(box, 0.99, tiny_eyes))
