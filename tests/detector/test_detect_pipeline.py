@@ -132,12 +132,19 @@ def test_cli_detect_writes_reports(tmp_path: Path, tiny_detector_weights: Path) 
     assert out_json.read_bytes() == before
 
 
-def test_cli_detect_without_weights_explains(tmp_path: Path) -> None:
+def test_cli_detect_uses_the_shipped_detector_and_none_switches_it_off(tmp_path: Path) -> None:
     out = tmp_path / "v.json"
-    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--json", str(out)])
+    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "grace_hopper.jpg"), "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert "CNN stage skipped" in res.output and "facelab train detector" in res.output
-    doc = json.loads(out.read_text())
+    cnn = json.loads(out.read_text())[0]["signals"]["cnn"]
+    assert cnn["ran"] is True and cnn["name"] == "deepfake_sbi_lite0"
+    assert cnn["model_card"].startswith("docs/detect.md") and len(cnn["sha256"]) == 64
+    assert set(cnn["fusion"]["config"]) == {"cnn_weight", "motion_weight", "aggregate"}
+    out2 = tmp_path / "v2.json"
+    res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--weights", "none", "--json", str(out2)])
+    assert res.exit_code == 0, res.output
+    assert "CNN stage switched off" in res.output
+    doc = json.loads(out2.read_text())
     assert doc[0]["signals"]["cnn"]["ran"] is False and "facelab fakes" in doc[0]["signals"]["cnn"]["skipped_reason"]
     res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--weights", str(tmp_path / "nope")])
     assert res.exit_code == 1 and "nope" in res.output and "Traceback" not in res.output
