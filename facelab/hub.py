@@ -158,7 +158,7 @@ _DETECTORS: tuple[WeightsEntry, ...] = (
         arch={"classifier": "efficientnet_lite0"}, default_size=128,
         licence="research and evaluation only (trained on research-only face media; docs/detect.md)",
         description="real/fake face classifier trained on self-blended and blended-swap fakes of real faces",
-        sha256=None, bundled=True,
+        sha256="d3dd5e2bc29693802b68b19ac92f8109c3d8e253f2b6d04ad76df93d45dd0512", bundled=True,
     ),
 )
 

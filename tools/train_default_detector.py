@@ -17,9 +17,11 @@
 4. **Measure and calibrate**, never on ``deepfake_dev``:
    - the per-video aggregation of frame scores (``mean`` or ``top_half``), by AUC of the CNN's
      video scores, real vs swapped;
-   - the decision threshold: the lowest one at which at most 5 % of the held-out real media are
-     called FAKE, and at least the 95th percentile of the validation real crops' scores;
-   - the fusion weights, ``max(0, 2 AUC - 1)`` of each signal's video scores on the same media.
+   - the decision threshold: the lowest one at which at most 5 % of the held-out real **videos**
+     are called FAKE, and at least the 95th percentile of the held-out real crops' scores (videos
+     and photos: a floor that a handful of videos cannot give);
+   - the fusion weights, ``max(0, 2 AUC - 1)`` of each signal's video scores on the same videos
+     (the landmark check only scores videos, so both are measured on videos).
 5. **Export** the best epoch in float16 with all of that in its ``meta`` to
    ``weights/deepfake_sbi_lite0.pth``, and print its sha256 (record it in ``facelab/hub.py``).
 
@@ -171,12 +173,13 @@ def main() -> None:
         agg_auc[how] = auc(r, f)
     how = max(AGGREGATES, key=lambda k: -1 if agg_auc[k] is None else agg_auc[k])
 
-    # 4b. threshold: at most 5 % of held-out real media FAKE, and no lower than the val reals' crop q95
+    # 4b. threshold: at most 5 % of held-out real videos FAKE, and no lower than the real crops' q95
     band = FusionConfig().band
     real_media = [m for m in media if m["label"] == 0 and m["tracks"]]
+    real_videos = [m for m in real_media if m["kind"] == "video"]
     grid = np.linspace(0.02, 0.995, 400)
     t_media = next((float(t) for t in grid
-                    if np.mean([media_score(m, float(t), how) >= 0.5 + band for m in real_media]) <= TARGET_FPR),
+                    if np.mean([media_score(m, float(t), how) >= 0.5 + band for m in real_videos]) <= TARGET_FPR),
                    float(grid[-1]))
     crop_scores = [p for m in real_media for ps in m["tracks"].values() for p in ps]
     t_crop = float(np.quantile(crop_scores, 0.95)) if crop_scores else 0.5
@@ -191,14 +194,17 @@ def main() -> None:
     all_r = [s for m in media if m["label"] == 0 and (s := media_score(m, threshold, how)) is not None]
     all_f = [s for m in media if m["label"] == 1 and (s := media_score(m, threshold, how)) is not None]
     media_auc = auc(all_r, all_f)
-    w_cnn = round(max(0.05, 2 * (media_auc if media_auc is not None else 0.5) - 1), 3)
+    w_cnn = round(max(0.05, 2 * (cnn_auc if cnn_auc is not None else 0.5) - 1), 3)
     w_mot = round(max(0.0, 2 * (mot_auc if mot_auc is not None else 0.5) - 1), 3)
     fpr = float(np.mean([media_score(m, threshold, how) >= 0.5 + band for m in real_media]))
+    fpr_videos = float(np.mean([media_score(m, threshold, how) >= 0.5 + band for m in real_videos]))
     tpr = float(np.mean([s >= 0.5 + band for s in all_f])) if all_f else None
     calibration = {
         "target_fpr": TARGET_FPR, "threshold": threshold, "threshold_media": t_media, "threshold_crop_q95": t_crop,
-        "eer_threshold_val_crops": t_eer, "real_media": len(real_media), "fake_media": len(all_f),
-        "real_media_fake_rate": fpr, "swapped_media_fake_rate": tpr, "media": [
+        "eer_threshold_val_crops": t_eer, "real_videos": len(real_videos), "real_media": len(real_media),
+        "fake_media": len(all_f),
+        "real_media_fake_rate": fpr, "real_video_fake_rate": fpr_videos, "swapped_media_fake_rate": tpr,
+        "media": [
             {"path": m["path"], "label": m["label"], "score": media_score(m, threshold, how), "motion": m["motion"]}
             for m in media],
     }
