@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from facelab.checkpoint import atomic_save, remove_stale_temps, safe_load
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import Pix2PixConfig
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.train import DetectorTrainConfig, train_detector
 from facelab.errors import ConfigError, TrainingInterrupted
@@ -283,7 +283,7 @@ def test_detector_signal_mid_epoch_resumes_with_the_next_batch(fakes: Path, stra
 
 
 def test_pix2pix_mid_epoch_checkpoint_needs_its_batch_size(pairs: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(model="pix2pix", dataroot=str(pairs), out=str(tmp_path / "run"), **defaults_for("pix2pix"))
+    cfg = Pix2PixConfig(dataroot=str(pairs), out=str(tmp_path / "run"))
     cfg = replace(cfg, netG="resnet_6blocks", ngf=4, ndf=4, load_size=36, crop_size=32, batch_size=1, workers=0,
                   max_steps=3)  # 3 of the epoch's 4 batches
     train(cfg)

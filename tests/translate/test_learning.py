@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 
 from facelab.checkpoint import safe_load
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import TRAIN_CONFIGS, CycleGANConfig, Pix2PixConfig
 from facelab.data.synthetic import make_pairs, psnr, sepia
 from facelab.io.image import read_image, resize_image
 from facelab.translate.infer import load_translator
@@ -64,8 +64,8 @@ def held_out_image(path: Path, size: int = 128) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + size, x:x + size])
 
 
-def tiny(model: str, data: Path, out: Path, **kw: object) -> TrainConfig:
-    base = TrainConfig(model=model, dataroot=str(data), out=str(out), **defaults_for(model))
+def tiny(model: str, data: Path, out: Path, **kw: object) -> Pix2PixConfig | CycleGANConfig:
+    base = TRAIN_CONFIGS[model](dataroot=str(data), out=str(out))
     return replace(base, n_epochs=1000, n_epochs_decay=0, workers=0, device="cpu", seed=SEED,
                    display_every=10**6, save_latest_every=10**6, save_epoch_every=10**6, **kw)
 
