@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facelab.detector.crops import face_crop
 from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.protocols import CropClassifier, FaceFinder, MotionScorer
 from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
 from facelab.errors import ConfigError, InputError, as_item_error
 from facelab.faces.detect import Face
@@ -44,6 +45,10 @@ from facelab.faces.track import FaceTracker
 from facelab.io.background import prefetch
 from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
+
+if TYPE_CHECKING:
+    from facelab.detector.landmark_motion import MotionSequence
+    from facelab.faces.detect import FaceDetector
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +226,7 @@ class _TrackState:
 class _CnnBatcher:
     """Collect crops across frames and score them a batch at a time."""
 
-    def __init__(self, classifier: Any, batch_size: int, states: dict[int, _TrackState],
+    def __init__(self, classifier: CropClassifier, batch_size: int, states: dict[int, _TrackState],
                  records: dict[tuple[int, int], FrameRecord]) -> None:
         self.classifier, self.batch_size = classifier, batch_size
         self.states, self.records = states, records
@@ -261,7 +266,7 @@ def _timed(it: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[A
         yield item
 
 
-def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dict[str, float]) -> list[SuspiciousFrame]:
+def _suspicious(state: _TrackState, classifier: CropClassifier, gradcam: bool, timings: dict[str, float]) -> list[SuspiciousFrame]:
     out = []
     for p, index, _, crop in sorted(state.top, key=lambda t: -t[0]):
         t0 = time.perf_counter()
@@ -271,7 +276,7 @@ def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dic
     return out
 
 
-def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None, how: str = "mean") -> SignalResult:
+def _cnn_signal(state: _TrackState, classifier: CropClassifier | None, skipped: str | None, how: str = "mean") -> SignalResult:
     if classifier is None:
         return SignalResult(ran=False, skipped_reason=skipped or NO_CNN_HINT)
     if not state.probs:
@@ -287,7 +292,7 @@ def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None, how: s
         "aggregate": how})
 
 
-def _motion_signal(seq: Any, scorer: Any, cfg: DetectConfig, skipped: str | None
+def _motion_signal(seq: MotionSequence | None, scorer: MotionScorer | None, cfg: DetectConfig, skipped: str | None
                    ) -> tuple[SignalResult, list[WindowScore]]:
     from facelab.detector.landmark_motion import aggregate, window_features
 
@@ -315,7 +320,7 @@ def _nearest_window(windows: list[WindowScore], index: int) -> float | None:
     return min(inside, key=lambda w: abs((w.start + w.end) / 2 - index)).score
 
 
-def cnn_batch_size(cfg: DetectConfig, classifier: Any) -> int:
+def cnn_batch_size(cfg: DetectConfig, classifier: CropClassifier) -> int:
     """``cfg.batch_size``, or 32 on CUDA and 8 on the CPU (best of 4 runs on the 2-core CPU of
     docs/benchmarks.md, ms per 224 px crop: batch 1: 23.0, 2: 18.0, 4: 15.4, 8: 15.5, 16: 21.3,
     32: 33.5)."""
@@ -324,15 +329,15 @@ def cnn_batch_size(cfg: DetectConfig, classifier: Any) -> int:
     return 32 if getattr(getattr(classifier, "device", None), "type", None) == "cuda" else 8
 
 
-def make_detector(cfg: DetectConfig, device: str = "auto") -> Any:
+def make_detector(cfg: DetectConfig, device: str = "auto") -> FaceDetector:
     """The face detector ``facelab detect`` uses: MTCNN whose pyramid starts at ``cfg.min_size``."""
     from facelab.faces.detect import FaceDetector
 
     return FaceDetector(device=device, min_face_size=max(12, round(cfg.min_size)))
 
 
-def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifier: Any = None,
-                scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, classifier: CropClassifier | None = None,
+                scorer: MotionScorer | None = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
                 on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     """Run the detectors on one photo or video.
 
@@ -356,7 +361,7 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifie
     raise InputError(path, "not an image or video by its extension")
 
 
-def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, cnn_skipped: str | None,
+def _detect_image(path: Path, cfg: DetectConfig, detector: FaceFinder, classifier: CropClassifier | None, cnn_skipped: str | None,
                   on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -395,7 +400,8 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
                   width=image.shape[1], height=image.shape[0], fps=None, timings=timings)
 
 
-def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, scorer: Any,
+def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifier: CropClassifier | None,
+                  scorer: MotionScorer | None,
                   cnn_skipped: str | None, motion_skipped: str | None,
                   on_frame: Callable[[int, int], None] | None) -> MediaResult:
     from facelab.detector.landmark_motion import MotionExtractor
@@ -481,7 +487,7 @@ def _media_signal(signals: list[SignalResult], skipped: str | None, default: str
 
 
 def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], frames: list[FrameRecord],
-           classifier: Any, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
+           classifier: CropClassifier | None, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
            frames_analysed: int, frames_with_face: int, width: int, height: int, fps: float | None,
            timings: dict[str, float], warnings: list[str] | None = None) -> MediaResult:
     p, verdict, reasons = fuse_media(tracks, cfg.fusion)
@@ -496,8 +502,9 @@ def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], 
         frames=frames, warnings=list(warnings or []), settings=cfg.to_dict(), timings=timings)
 
 
-def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: Any, classifier: Any = None,
-                 scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: FaceFinder,
+                 classifier: CropClassifier | None = None, scorer: MotionScorer | None = None,
+                 cnn_skipped: str | None = None, motion_skipped: str | None = None,
                  on_file: Callable[[Path], None] | None = None,
                  on_frame: Callable[[int, int], None] | None = None) -> Iterator[MediaResult]:
     """Detect on many files; a file that fails yields a result with ``error`` set and the rest go on."""
