@@ -223,36 +223,50 @@ class _TrackState:
             heapq.heapreplace(self.top, item)
 
 
-class _CnnBatcher:
-    """Collect crops across frames and score them a batch at a time."""
+@dataclass(frozen=True)
+class _CnnScore:
+    """The CNN's fake probability for one face crop: track ``track`` in frame ``frame``."""
 
-    def __init__(self, classifier: CropClassifier, batch_size: int, states: dict[int, _TrackState],
-                 records: dict[tuple[int, int], FrameRecord]) -> None:
+    frame: int
+    track: int
+    p: float
+    crop: np.ndarray
+
+
+class _CnnBatcher:
+    """Collect crops across frames and score them a batch at a time; the scores go back to the caller."""
+
+    def __init__(self, classifier: CropClassifier, batch_size: int) -> None:
         self.classifier, self.batch_size = classifier, batch_size
-        self.states, self.records = states, records
         self.pending: list[tuple[int, int, np.ndarray]] = []
         self.seconds = 0.0
 
-    def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> None:
+    def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> list[_CnnScore]:
+        """Crop ``faces`` (track id, face) of frame ``index``; the scores of a batch once one is full, else []."""
         t0 = time.perf_counter()
         for tid, face in faces:
-            if not self.states[tid].check(face):
-                continue
             self.pending.append((index, tid, face_crop(frame, face.landmarks, self.classifier.spec).crop))
         self.seconds += time.perf_counter() - t0
-        if len(self.pending) >= self.batch_size:
-            self.flush()
+        return self.flush() if len(self.pending) >= self.batch_size else []
 
-    def flush(self) -> None:
+    def flush(self) -> list[_CnnScore]:
+        """The scores of the crops still pending."""
         if not self.pending:
-            return
+            return []
         t0 = time.perf_counter()
         probs = self.classifier.predict([c for _, _, c in self.pending], batch_size=self.batch_size)
-        for (index, tid, crop), p in zip(self.pending, probs):
-            self.states[tid].scored(index, float(p), crop)
-            self.records[(index, tid)].cnn = float(p)
+        scores = [_CnnScore(index, tid, float(p), crop) for (index, tid, crop), p in zip(self.pending, probs)]
         self.pending.clear()
         self.seconds += time.perf_counter() - t0
+        return scores
+
+
+def _keep_scores(scores: list[_CnnScore], states: dict[int, _TrackState],
+                 records: dict[tuple[int, int], FrameRecord]) -> None:
+    """File the CNN's scores with their tracks (top-k crops) and frame records."""
+    for s in scores:
+        states[s.track].scored(s.frame, s.p, s.crop)
+        records[(s.frame, s.track)].cnn = s.p
 
 
 def _timed(it: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
@@ -378,9 +392,9 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     for i, f in enumerate(faces):
         states[i].seen(0, f)
     if classifier is not None and faces:
-        batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records)
-        batcher.add(image, 0, list(enumerate(faces)))
-        batcher.flush()
+        batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier))
+        _keep_scores(batcher.add(image, 0, [(i, f) for i, f in enumerate(faces) if states[i].check(f)]), states, records)
+        _keep_scores(batcher.flush(), states, records)
         timings["cnn"] = batcher.seconds
     motion = SignalResult(ran=False, skipped_reason="photos have no motion: the landmark check needs a video")
     tracks = []
@@ -415,7 +429,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     extractor = MotionExtractor(fps) if scorer is not None else None
     states: dict[int, _TrackState] = {}
     records: dict[tuple[int, int], FrameRecord] = {}
-    batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records) if classifier is not None else None
+    batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier)) if classifier is not None else None
     use_cnn = _cnn_frames(cfg, info.frame_count)
     analysed = with_face = 0
     t_start = time.perf_counter()
@@ -437,11 +451,12 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
                 extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
                 timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
             if batcher is not None and tracked and use_cnn(index):
-                batcher.add(frame, index, [(tf.track_id, tf.raw) for tf in tracked])
+                to_score = [(tf.track_id, tf.raw) for tf in tracked if states[tf.track_id].check(tf.raw)]
+                _keep_scores(batcher.add(frame, index, to_score), states, records)
             if on_frame is not None:
                 on_frame(analysed, info.frame_count)
         if batcher is not None:
-            batcher.flush()
+            _keep_scores(batcher.flush(), states, records)
             timings["cnn"] = batcher.seconds
     if analysed == 0:
         raise InputError(path, "no frame could be decoded")
