@@ -15,7 +15,7 @@ folder: `trainA/`, `trainB/` for CycleGAN, A|B side by side for pix2pix):
 1. **naive**: the official `train.py` loop written out: a PIL + torchvision-transforms data set
    in a `DataLoader` without workers, then `optimize_parameters` as the official models do it
    (forward, generator step, one backward per discriminator), nets built by facelab's factory.
-2. **facelab**: `facelab.translate.trainer.train(TrainConfig(...))`, the loop behind `facelab
+2. **facelab**: `facelab.translate.trainer.train(Pix2PixConfig(...))`, the loop behind `facelab
    train`, with its default data workers; timed from its `on_step` callback.
 
 The first `warmup` iterations (DataLoader start, first allocations) are not counted; the data set
@@ -40,7 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import TRAIN_CONFIGS, CycleGANConfig, Pix2PixConfig
 from facelab.nn.factory import create_discriminator, create_generator
 from facelab.nn.layers import init_weights
 from facelab.translate.cyclegan import ImagePool
@@ -146,11 +146,11 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 def naive(s: Setup, data: Path, steps: int, warmup: int) -> float:
     """Seconds per iteration of the official loop, over the iterations after `warmup`."""
     torch.manual_seed(0)
-    d = defaults_for(s.model)
-    g_kw = {"ngf": s.nf, "norm": d["norm"], "use_dropout": d["use_dropout"]}
-    dkw = {"ndf": s.nf, "norm": d["norm"], "n_layers_D": 3}
+    d = CycleGANConfig(dataroot="", out="") if s.model == "cyclegan" else Pix2PixConfig(dataroot="", out="")
+    g_kw = {"ngf": s.nf, "norm": d.norm, "use_dropout": d.use_dropout}
+    dkw = {"ndf": s.nf, "norm": d.norm, "n_layers_D": 3}
     loader = DataLoader(OfficialData(data, s.model, s.load, s.crop), batch_size=1, shuffle=True, num_workers=0)
-    gan, l1 = OfficialGANLoss(d["gan_mode"]), nn.L1Loss()
+    gan, l1 = OfficialGANLoss(d.gan_mode), nn.L1Loss()
     if s.model == "cyclegan":
         G_A, G_B = (init_weights(create_generator(s.netG, **g_kw)) for _ in range(2))
         D_A, D_B = (init_weights(create_discriminator("basic", input_nc=3, **dkw)) for _ in range(2))
@@ -217,10 +217,9 @@ def naive(s: Setup, data: Path, steps: int, warmup: int) -> float:
 
 def facelab(s: Setup, data: Path, out: Path, steps: int, warmup: int) -> float:
     stamps: list[float] = []
-    cfg = TrainConfig(**{**defaults_for(s.model), "model": s.model, "dataroot": str(data), "out": str(out),
-                         "netG": s.netG, "ngf": s.nf, "ndf": s.nf, "load_size": s.load, "crop_size": s.crop,
-                         "max_steps": steps, "device": "cpu", "print_every": 10 ** 6, "display_every": 10 ** 6,
-                         "save_latest_every": 10 ** 6, "save_epoch_every": 10 ** 6})
+    cfg = TRAIN_CONFIGS[s.model](dataroot=str(data), out=str(out), netG=s.netG, ngf=s.nf, ndf=s.nf, load_size=s.load,
+                                 crop_size=s.crop, max_steps=steps, device="cpu", print_every=10 ** 6,
+                                 display_every=10 ** 6, save_latest_every=10 ** 6, save_epoch_every=10 ** 6)
     train(cfg, on_step=lambda info: stamps.append(time.perf_counter()))
     # stamps[k] is taken after iteration k+1: the window covers iterations warmup+1 .. steps
     return (stamps[steps - 1] - stamps[warmup - 1]) / (steps - warmup)
@@ -246,7 +245,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "x naive"], [[r["config"], r["model"], r["netG"], r["ngf_ndf"], r["crop"], r["iterations_timed"],
                               r["naive_it_per_s"], r["facelab_it_per_s"], r["ratio"]] for r in rows], "lllrrrrrr")
     return {"rows": rows, "warmup_iterations": warmup, "markdown": md,
-            "note": "naive: DataLoader without workers; facelab: TrainConfig.workers (default 2)"}
+            "note": "naive: DataLoader without workers; facelab: TrainLoopConfig.workers (default 2)"}
 
 
 def main() -> None:

@@ -39,19 +39,21 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from facelab import __version__
 from facelab.checkpoint import atomic_save
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import CycleGANConfig, Pix2PixConfig, TranslatorConfig
 from facelab.data.datasets import find_images
 from facelab.data.synthetic import get_task, make_pairs, psnr
 from facelab.io.image import read_image, resize_image
 from facelab.translate.infer import Translator, load_translator
 from facelab.translate.trainer import build_model, inference_export, seed_everything, train
+
+_Cfg = TypeVar("_Cfg", Pix2PixConfig, CycleGANConfig)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data"
@@ -93,7 +95,7 @@ def eval_image(path: Path, size: int = EVAL_SIZE) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # 3. training configs
 
-def schedule(cfg: TrainConfig, steps: int, n_items: int) -> TrainConfig:
+def schedule(cfg: _Cfg, steps: int, n_items: int) -> _Cfg:
     """The official linear schedule squeezed into about `steps` iterations: constant lr for the
     first half of the epochs, the official linear decay over the second half; `max_steps` stops
     the run at `steps` exactly (a little before the last epoch ends)."""
@@ -102,8 +104,8 @@ def schedule(cfg: TrainConfig, steps: int, n_items: int) -> TrainConfig:
     return replace(cfg, n_epochs=epochs // 2, n_epochs_decay=epochs - epochs // 2, max_steps=steps)
 
 
-def pix2pix_config(data: Path, out: Path, args: argparse.Namespace, n_items: int) -> TrainConfig:
-    base = TrainConfig(model="pix2pix", dataroot=str(data), out=str(out), **defaults_for("pix2pix"))
+def pix2pix_config(data: Path, out: Path, args: argparse.Namespace, n_items: int) -> Pix2PixConfig:
+    base = Pix2PixConfig(dataroot=str(data), out=str(out))
     cfg = replace(base, netG="unet_128", ngf=args.p2p_ngf, ndf=args.p2p_ngf, load_size=args.p2p_load,
                   crop_size=args.p2p_crop, batch_size=args.p2p_batch, workers=0, seed=args.seed,
                   device=args.device, print_every=10, display_every=max(1, args.p2p_steps // 4),
@@ -111,8 +113,8 @@ def pix2pix_config(data: Path, out: Path, args: argparse.Namespace, n_items: int
     return schedule(cfg, args.p2p_steps, n_items)
 
 
-def cyclegan_config(data: Path, out: Path, args: argparse.Namespace, n_items: int) -> TrainConfig:
-    base = TrainConfig(model="cyclegan", dataroot=str(data), out=str(out), **defaults_for("cyclegan"))
+def cyclegan_config(data: Path, out: Path, args: argparse.Namespace, n_items: int) -> CycleGANConfig:
+    base = CycleGANConfig(dataroot=str(data), out=str(out))
     cfg = replace(base, netG="resnet_6blocks", ngf=args.cg_ngf, ndf=args.cg_ngf, load_size=args.cg_load,
                   crop_size=args.cg_crop, batch_size=args.cg_batch, workers=0, seed=args.seed,
                   device=args.device, print_every=10, display_every=max(1, args.cg_steps // 4),
@@ -120,7 +122,7 @@ def cyclegan_config(data: Path, out: Path, args: argparse.Namespace, n_items: in
     return schedule(cfg, args.cg_steps, n_items)
 
 
-def untrained(cfg: TrainConfig, path: Path) -> Path:
+def untrained(cfg: TranslatorConfig, path: Path) -> Path:
     """The generators training started from: same seed, same builder, written like final.pt."""
     seed_everything(cfg.seed, cfg.deterministic)
     model = build_model(cfg, torch.device("cpu"))
@@ -128,7 +130,7 @@ def untrained(cfg: TrainConfig, path: Path) -> Path:
     return path
 
 
-def timed_train(cfg: TrainConfig) -> dict[str, Any]:
+def timed_train(cfg: TranslatorConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     run = train(cfg)
     wall = time.perf_counter() - t0

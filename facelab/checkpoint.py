@@ -156,7 +156,8 @@ def describe_checkpoint(obj: Any) -> str:
     if not isinstance(obj, Mapping):
         return f"a pickled {type(obj).__name__}, not a checkpoint"
     if obj.get("format") == FORMAT:
-        nets = obj.get("nets") if isinstance(obj.get("nets"), Mapping) else {}
+        nets = obj.get("nets")
+        nets = nets if isinstance(nets, Mapping) else {}
         archs = ", ".join(f"{n}: {r.get('arch', '?')}" for n, r in nets.items() if isinstance(r, Mapping))
         kind = obj.get("kind", "unknown")
         use = "facelab swap --model" if kind == "faceswap_ae" else "facelab translate --weights"

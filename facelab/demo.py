@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import Pix2PixConfig
 from facelab.data.synthetic import get_task, make_pairs, psnr
 from facelab.errors import InputError, OutputError
 from facelab.io.image import read_image, write_image
@@ -49,9 +49,9 @@ def find_samples(explicit: str | Path | None = None) -> Path:
                      "run from the facelab checkout or pass --samples DIR")
 
 
-def demo_config(out: Path, steps: int, device: str) -> TrainConfig:
+def demo_config(out: Path, steps: int, device: str) -> Pix2PixConfig:
     """A Pix2Pix small enough to learn the sepia task in a couple of minutes on 2 CPU cores."""
-    base = TrainConfig(model="pix2pix", dataroot=str(out / "data"), out=str(out / "run"), **defaults_for("pix2pix"))
+    base = Pix2PixConfig(dataroot=str(out / "data"), out=str(out / "run"))
     return replace(base, netG="unet_128", ngf=16, ndf=16, load_size=144, crop_size=128, batch_size=2,
                    n_epochs=1000, n_epochs_decay=0, max_steps=steps, workers=0, display_every=max(1, steps // 4),
                    print_every=10, save_latest_every=steps, save_epoch_every=1000, device=device)

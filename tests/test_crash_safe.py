@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from facelab.checkpoint import atomic_save, remove_stale_temps, safe_load
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import Pix2PixConfig
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.train import DetectorTrainConfig, train_detector
 from facelab.errors import ConfigError, TrainingInterrupted
@@ -144,6 +144,7 @@ def straight_pix2pix(pairs: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return run
 
 
+@pytest.mark.slow
 def test_pix2pix_kill_9_then_resume_retraces_the_run(pairs: Path, straight_pix2pix: Path, tmp_path: Path) -> None:
     run = tmp_path / "killed"
     proc = facelab("train", "pix2pix", str(pairs), "-o", str(run), *PIX2PIX)
@@ -168,6 +169,7 @@ def test_pix2pix_kill_9_then_resume_retraces_the_run(pairs: Path, straight_pix2p
     assert_clean_and_loadable(run)
 
 
+@pytest.mark.slow
 def test_pix2pix_sigint_saves_exits_130_and_resumes(pairs: Path, straight_pix2pix: Path, tmp_path: Path) -> None:
     run = tmp_path / "interrupted"
     proc = facelab("train", "pix2pix", str(pairs), "-o", str(run), *PIX2PIX, "--workers", "2")
@@ -219,6 +221,7 @@ def assert_same_detector_run(a: Path, b: Path) -> None:
     assert read_checkpoint(a / "best.pt")["meta"]["epoch"] == read_checkpoint(b / "best.pt")["meta"]["epoch"]
 
 
+@pytest.mark.slow
 def test_detector_kill_9_then_resume_reaches_the_same_weights(fakes: Path, straight_detector: Path,
                                                                 tmp_path: Path) -> None:
     run = tmp_path / "killed"
@@ -237,6 +240,7 @@ def test_detector_kill_9_then_resume_reaches_the_same_weights(fakes: Path, strai
     assert_clean_and_loadable(run)
 
 
+@pytest.mark.slow
 def test_detector_sigint_saves_last_pt_exits_130_and_resumes(fakes: Path, straight_detector: Path,
                                                              tmp_path: Path) -> None:
     run = tmp_path / "interrupted"
@@ -256,6 +260,7 @@ def test_detector_sigint_saves_last_pt_exits_130_and_resumes(fakes: Path, straig
     assert_clean_and_loadable(run)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_detector_signal_mid_epoch_resumes_with_the_next_batch(fakes: Path, straight_detector: Path,
                                                                tmp_path: Path, signum: int) -> None:
@@ -283,7 +288,7 @@ def test_detector_signal_mid_epoch_resumes_with_the_next_batch(fakes: Path, stra
 
 
 def test_pix2pix_mid_epoch_checkpoint_needs_its_batch_size(pairs: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(model="pix2pix", dataroot=str(pairs), out=str(tmp_path / "run"), **defaults_for("pix2pix"))
+    cfg = Pix2PixConfig(dataroot=str(pairs), out=str(tmp_path / "run"))
     cfg = replace(cfg, netG="resnet_6blocks", ngf=4, ndf=4, load_size=36, crop_size=32, batch_size=1, workers=0,
                   max_steps=3)  # 3 of the epoch's 4 batches
     train(cfg)

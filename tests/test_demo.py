@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from facelab.cli import cli
@@ -14,6 +15,7 @@ from facelab.io.video import probe_video
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     out.mkdir()  # left by an earlier demo: replaced without --overwrite

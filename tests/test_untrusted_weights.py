@@ -23,7 +23,7 @@ from PIL import Image
 from facelab import hub
 from facelab.checkpoint import FORMAT, atomic_save, net_record, safe_load
 from facelab.cli import cli
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import Pix2PixConfig
 from facelab.detector.cnn import checkpoint_record, create_classifier
 from facelab.detector.dataset import MANIFEST_COLUMNS, CropRow, write_rows
 from facelab.errors import WeightsError
@@ -333,8 +333,8 @@ def test_train_resume_with_a_foreign_or_mismatched_checkpoint(inputs: dict[str, 
     small = ["--ngf", "4", "--ndf", "4", "--load-size", "36", "--crop-size", "32", "--batch-size", "1"]
     # a real pix2pix run (resnet_6blocks), resumed while asking for another generator
     run = tmp_path / "p2p"
-    cfg = TrainConfig(model="pix2pix", dataroot=str(inputs["pairs"]), out=str(run), **defaults_for("pix2pix"))
-    train(TrainConfig.from_dict({**json.loads(cfg.to_json()), "netG": "resnet_6blocks", "ngf": 4, "ndf": 4,
+    cfg = Pix2PixConfig(dataroot=str(inputs["pairs"]), out=str(run))
+    train(Pix2PixConfig.from_dict({**json.loads(cfg.to_json()), "netG": "resnet_6blocks", "ngf": 4, "ndf": 4,
                                  "load_size": 36, "crop_size": 32, "batch_size": 1, "max_steps": 1, "workers": 0}))
     latest = run / "checkpoints" / "latest.pt"
     res = _invoke(["train", "pix2pix", str(inputs["pairs"]), "-o", str(run), "--resume", "--netG", "unet_128"])

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from facelab.cli.ui import EXIT_PARTIAL, Globals, echo, progress_bar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @click.command("eval", epilog="""
@@ -43,7 +47,7 @@ def eval_command(ctx: click.Context, target: Path, weights: Path, out_dir: Path 
 
     g: Globals = ctx.obj
     t0 = time.perf_counter()
-    bars = []  # opened at the first scored item, so an early error prints only its own line
+    bars: list[tqdm] = []  # opened at the first scored item, so an early error prints only its own line
 
     def on_item(done: int, total: int) -> None:
         if not bars:

@@ -154,7 +154,7 @@ def fakes(ctx: click.Context, inputs: tuple[Path, ...], out: Path, every: int, m
     splits = ", ".join(
         f"{split} {summary.total('real', split)} real / {summary.total('fake', split)} fake "
         f"({sum(1 for s in summary.identities.values() if s == split)} identities)" for split in ("train", "val"))
-    fakes_by = {}
+    fakes_by: dict[str, int] = {}
     for labels in summary.counts.values():
         for method, n in labels.get("fake", {}).items():
             fakes_by[method] = fakes_by.get(method, 0) + n

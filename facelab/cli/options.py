@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from facelab.cli.ui import echo
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import CycleGANConfig, Pix2PixConfig
 from facelab.shard import Shard, input_key
 
 __all__ = ["SHARD_HELP", "ShardType", "provenance_options", "shard_jobs", "shard_option", "train_options"]
@@ -83,8 +83,9 @@ def provenance_options(fn: Callable) -> Callable:
 # `train pix2pix` and `train cyclegan`: the official options, with the official defaults
 
 def train_options(model: str) -> Callable[[Callable], Callable]:
-    """The options of ``train pix2pix`` / ``train cyclegan``; defaults from :func:`facelab.config.defaults_for`."""
-    base = TrainConfig(model=model, dataroot="", out="", **defaults_for(model))
+    """The options of ``train pix2pix`` / ``train cyclegan``; defaults from their configs
+    (:class:`facelab.config.Pix2PixConfig`, :class:`facelab.config.CycleGANConfig`)."""
+    base = CycleGANConfig(dataroot="", out="") if model == "cyclegan" else Pix2PixConfig(dataroot="", out="")
     opts = [
         click.argument("dataroot", type=click.Path(path_type=Path)),
         click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create."),
@@ -141,7 +142,7 @@ def train_options(model: str) -> Callable[[Callable], Callable]:
                      help="Iterations between checkpoints/latest.pt updates."),
         click.option("--resume", is_flag=True, help="Continue the run in -o from checkpoints/latest.pt."),
     ]
-    if model == "cyclegan":
+    if isinstance(base, CycleGANConfig):
         opts += [click.option("--lambda-A", "lambda_A", type=float, default=base.lambda_A, show_default=True,
                               help="Weight of the A->B->A cycle loss."),
                  click.option("--lambda-B", "lambda_B", type=float, default=base.lambda_B, show_default=True),

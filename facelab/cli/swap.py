@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from tqdm import tqdm
@@ -15,6 +15,10 @@ from facelab.cli.options import provenance_options, shard_jobs, shard_option
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.errors import ConfigError, as_item_error
 from facelab.shard import Shard
+
+if TYPE_CHECKING:
+    from facelab.faces.blend import BlendMode
+    from facelab.faces.color import ColorMethod
 
 EXAMPLES = """
 \b
@@ -76,7 +80,7 @@ every output, as one run would (docs/cluster.md).
 @shard_option
 @click.pass_context
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
-         out: Path, largest: bool, track: int | None, blend: str, color: str, size: int, margin: float, erode: float,
+         out: Path, largest: bool, track: int | None, blend: BlendMode, color: ColorMethod, size: int, margin: float, erode: float,
          feather: float, landmarks: str, mask: str, detect_every: int, refine: bool, label: bool, watermark: str | None,
          overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
@@ -146,6 +150,7 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     else:
         from facelab.swap.learned import load_swap_model
 
+        assert model is not None  # exactly one of --source and --model, checked above
         face_source, settings = load_swap_model(model, settings, direction=direction, device=g.device)
     selection = Selection(largest=largest, track=track)
     failed: list[tuple[Path, str]] = list(failures)

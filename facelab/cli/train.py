@@ -19,7 +19,7 @@ from click.core import ParameterSource
 
 from facelab.cli.options import train_options
 from facelab.cli.ui import Globals, echo, train_with_bar
-from facelab.config import TrainConfig
+from facelab.config import TRAIN_CONFIGS
 
 
 @click.group("train")
@@ -45,7 +45,7 @@ def _run_training(ctx: click.Context, model: str, kwargs: dict[str, Any]) -> Non
             src = ctx.get_parameter_source(key)
             if key in kwargs and src is not None and src.name == "DEFAULT":
                 kwargs[key] = value
-    cfg = TrainConfig(model=model, device=g.device, **kwargs)
+    cfg = TRAIN_CONFIGS[model](device=g.device, **kwargs)
     t0 = time.perf_counter()
     run = train_with_bar(ctx, model, lambda on_step: train(cfg, on_step=on_step), cfg.print_every)
     if dist_env().is_main:  # under torchrun, rank 0 reports for all
@@ -142,8 +142,10 @@ def train_swap_command(ctx: click.Context, faces_a: Path, faces_b: Path, out: Pa
     if not main:
         logging.getLogger("facelab").setLevel(logging.ERROR)
     for name, owner in (("netG", "cyclegan"), ("ndf", "cyclegan"), ("latent", "autoencoder")):
-        if owner != arch and ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
-            ctx.fail(f"--{name} applies to --arch {owner} only")
+        if owner != arch:  # not a field of this architecture's config
+            if ctx.get_parameter_source(name) != ParameterSource.DEFAULT:
+                ctx.fail(f"--{name} applies to --arch {owner} only")
+            kw.pop(name)
     # options left unset (None) take the architecture's defaults from swap_config
     cfg = swap_config(faces_a, faces_b, out, arch=arch, device=g.device,
                       **{k: v for k, v in kw.items() if v is not None})

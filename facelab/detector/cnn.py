@@ -138,7 +138,7 @@ def _efficientnet_lite0(num_classes: int = 1, drop_rate: float = 0.2, drop_path_
     # drop_rate 0.2 is the EfficientNet-B0/Lite0 paper value; bn2 = BatchNorm + ReLU6 after conv_head
     net = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=num_classes,
                             drop_rate=drop_rate, drop_path_rate=drop_path_rate)
-    if num_classes == 1:
+    if num_classes == 1 and isinstance(net.classifier, nn.Linear):
         # timm's init draws a 1-output head from U(-1, 1) (range 1/sqrt(fan_out)), which starts
         # with logits of +-20 on 1280 features; a small head starts every crop near p = 0.5
         nn.init.normal_(net.classifier.weight, std=0.01)

@@ -272,8 +272,8 @@ def evaluate(weights: str | Path, target: str | Path, *, split: str = "val", fra
     else:
         raise InputError(target, "not a data set (manifest.csv), a folder with real/ and fake/ subfolders, "
                                  "nor a CSV with columns path,label")
-    scored = [it for it in items if it.score is not None]
-    metrics = compute_metrics([LABELS[it.label] for it in scored], [it.score for it in scored], clf.threshold)
+    scored = [(LABELS[it.label], it.score) for it in items if it.score is not None]
+    metrics = compute_metrics([y for y, _ in scored], [s for _, s in scored], clf.threshold)
     result = EvalResult(metrics=metrics, threshold=clf.threshold, items=items, kind=kind, weights=clf.path,
                         target=str(target), split=split if kind == "dataset" else "-", classifier=clf.describe())
     if out_dir is not None:
@@ -338,5 +338,5 @@ def write_outputs(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
 def metric_rows(metrics: dict[str, Any]) -> Sequence[tuple[str, str]]:
     """``(name, value)`` pairs for a printed table (None shown as ``n/a``)."""
     names = ("roc_auc", "average_precision", "eer", "eer_threshold", "threshold", "accuracy", "n", "n_real", "n_fake")
-    fmt = {int: str, float: lambda v: f"{v:.4f}"}
+    fmt: dict[type, Callable[[Any], str]] = {int: str, float: lambda v: f"{v:.4f}"}
     return [(k, "n/a" if metrics.get(k) is None else fmt.get(type(metrics[k]), str)(metrics[k])) for k in names]

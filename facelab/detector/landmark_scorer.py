@@ -288,7 +288,7 @@ def load_landmark_scorer(path: str | Path | None = None) -> LandmarkScorer:
 
 def _eer(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """``(equal error rate, threshold there)``."""
-    from sklearn.metrics import roc_curve  # type: ignore[import-untyped]
+    from sklearn.metrics import roc_curve
 
     fpr, tpr, thr = roc_curve(y, p)
     fnr = 1.0 - tpr
@@ -341,10 +341,10 @@ def fit_landmark_classifier(dataset: str | Path, out: str | Path, kind: str = "l
     if kind not in ("logreg", "svm"):
         raise ConfigError(f"--kind must be logreg or svm, got {kind!r}")
     import torch
-    from sklearn.calibration import CalibratedClassifierCV  # type: ignore[import-untyped]
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-    from sklearn.metrics import average_precision_score, roc_auc_score  # type: ignore[import-untyped]
-    from sklearn.svm import SVC  # type: ignore[import-untyped]
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.svm import SVC
 
     from facelab import __version__
     from facelab.checkpoint import atomic_save

@@ -63,7 +63,7 @@ def check_families(mix: Mapping[str, float]) -> dict[str, float]:
 class _Faces:
     """Shared access: a crop as an owned array, its landmarks, and a donor for blended swaps."""
 
-    def __init__(self, faces: RealFaces, indices: Sequence[int]) -> None:
+    def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray) -> None:
         self.faces, self.indices = faces, np.asarray(indices, dtype=np.int64)
         if self.indices.size == 0:
             raise ValueError("no real faces in this split")
@@ -105,7 +105,7 @@ class OnlineFakes(Dataset):
         transform: augmentations applied to each output image (None: none).
     """
 
-    def __init__(self, faces: RealFaces, indices: Sequence[int], mix: Mapping[str, float], seed: int = 0,
+    def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, mix: Mapping[str, float], seed: int = 0,
                  transform: A.Compose | None = None) -> None:
         self.data = _Faces(faces, indices)
         mix = check_families(mix)
@@ -138,7 +138,7 @@ class ValFakes(Dataset):
     No augmentation: the val reals come from sources training never saw, which is the test.
     """
 
-    def __init__(self, faces: RealFaces, indices: Sequence[int], seed: int = 0,
+    def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, seed: int = 0,
                  families: Sequence[str] = FAMILIES) -> None:
         self.data, self.seed, self.families = _Faces(faces, indices), seed, list(families)
 

@@ -31,12 +31,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from facelab.detector.crops import face_crop
 from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.protocols import CropClassifier, FaceFinder, MotionScorer
 from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
 from facelab.errors import ConfigError, InputError, as_item_error
 from facelab.faces.detect import Face
@@ -44,6 +45,10 @@ from facelab.faces.track import FaceTracker
 from facelab.io.background import prefetch
 from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
+
+if TYPE_CHECKING:
+    from facelab.detector.landmark_motion import MotionSequence
+    from facelab.faces.detect import FaceDetector
 
 log = logging.getLogger(__name__)
 
@@ -218,36 +223,50 @@ class _TrackState:
             heapq.heapreplace(self.top, item)
 
 
-class _CnnBatcher:
-    """Collect crops across frames and score them a batch at a time."""
+@dataclass(frozen=True)
+class _CnnScore:
+    """The CNN's fake probability for one face crop: track ``track`` in frame ``frame``."""
 
-    def __init__(self, classifier: Any, batch_size: int, states: dict[int, _TrackState],
-                 records: dict[tuple[int, int], FrameRecord]) -> None:
+    frame: int
+    track: int
+    p: float
+    crop: np.ndarray
+
+
+class _CnnBatcher:
+    """Collect crops across frames and score them a batch at a time; the scores go back to the caller."""
+
+    def __init__(self, classifier: CropClassifier, batch_size: int) -> None:
         self.classifier, self.batch_size = classifier, batch_size
-        self.states, self.records = states, records
         self.pending: list[tuple[int, int, np.ndarray]] = []
         self.seconds = 0.0
 
-    def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> None:
+    def add(self, frame: np.ndarray, index: int, faces: list[tuple[int, Face]]) -> list[_CnnScore]:
+        """Crop ``faces`` (track id, face) of frame ``index``; the scores of a batch once one is full, else []."""
         t0 = time.perf_counter()
         for tid, face in faces:
-            if not self.states[tid].check(face):
-                continue
             self.pending.append((index, tid, face_crop(frame, face.landmarks, self.classifier.spec).crop))
         self.seconds += time.perf_counter() - t0
-        if len(self.pending) >= self.batch_size:
-            self.flush()
+        return self.flush() if len(self.pending) >= self.batch_size else []
 
-    def flush(self) -> None:
+    def flush(self) -> list[_CnnScore]:
+        """The scores of the crops still pending."""
         if not self.pending:
-            return
+            return []
         t0 = time.perf_counter()
         probs = self.classifier.predict([c for _, _, c in self.pending], batch_size=self.batch_size)
-        for (index, tid, crop), p in zip(self.pending, probs):
-            self.states[tid].scored(index, float(p), crop)
-            self.records[(index, tid)].cnn = float(p)
+        scores = [_CnnScore(index, tid, float(p), crop) for (index, tid, crop), p in zip(self.pending, probs)]
         self.pending.clear()
         self.seconds += time.perf_counter() - t0
+        return scores
+
+
+def _keep_scores(scores: list[_CnnScore], states: dict[int, _TrackState],
+                 records: dict[tuple[int, int], FrameRecord]) -> None:
+    """File the CNN's scores with their tracks (top-k crops) and frame records."""
+    for s in scores:
+        states[s.track].scored(s.frame, s.p, s.crop)
+        records[(s.frame, s.track)].cnn = s.p
 
 
 def _timed(it: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[Any]:
@@ -261,7 +280,7 @@ def _timed(it: Iterator[Any], timings: dict[str, float], key: str) -> Iterator[A
         yield item
 
 
-def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dict[str, float]) -> list[SuspiciousFrame]:
+def _suspicious(state: _TrackState, classifier: CropClassifier, gradcam: bool, timings: dict[str, float]) -> list[SuspiciousFrame]:
     out = []
     for p, index, _, crop in sorted(state.top, key=lambda t: -t[0]):
         t0 = time.perf_counter()
@@ -271,7 +290,7 @@ def _suspicious(state: _TrackState, classifier: Any, gradcam: bool, timings: dic
     return out
 
 
-def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None, how: str = "mean") -> SignalResult:
+def _cnn_signal(state: _TrackState, classifier: CropClassifier | None, skipped: str | None, how: str = "mean") -> SignalResult:
     if classifier is None:
         return SignalResult(ran=False, skipped_reason=skipped or NO_CNN_HINT)
     if not state.probs:
@@ -287,7 +306,7 @@ def _cnn_signal(state: _TrackState, classifier: Any, skipped: str | None, how: s
         "aggregate": how})
 
 
-def _motion_signal(seq: Any, scorer: Any, cfg: DetectConfig, skipped: str | None
+def _motion_signal(seq: MotionSequence | None, scorer: MotionScorer | None, cfg: DetectConfig, skipped: str | None
                    ) -> tuple[SignalResult, list[WindowScore]]:
     from facelab.detector.landmark_motion import aggregate, window_features
 
@@ -315,7 +334,7 @@ def _nearest_window(windows: list[WindowScore], index: int) -> float | None:
     return min(inside, key=lambda w: abs((w.start + w.end) / 2 - index)).score
 
 
-def cnn_batch_size(cfg: DetectConfig, classifier: Any) -> int:
+def cnn_batch_size(cfg: DetectConfig, classifier: CropClassifier) -> int:
     """``cfg.batch_size``, or 32 on CUDA and 8 on the CPU (best of 4 runs on the 2-core CPU of
     docs/benchmarks.md, ms per 224 px crop: batch 1: 23.0, 2: 18.0, 4: 15.4, 8: 15.5, 16: 21.3,
     32: 33.5)."""
@@ -324,15 +343,15 @@ def cnn_batch_size(cfg: DetectConfig, classifier: Any) -> int:
     return 32 if getattr(getattr(classifier, "device", None), "type", None) == "cuda" else 8
 
 
-def make_detector(cfg: DetectConfig, device: str = "auto") -> Any:
+def make_detector(cfg: DetectConfig, device: str = "auto") -> FaceDetector:
     """The face detector ``facelab detect`` uses: MTCNN whose pyramid starts at ``cfg.min_size``."""
     from facelab.faces.detect import FaceDetector
 
     return FaceDetector(device=device, min_face_size=max(12, round(cfg.min_size)))
 
 
-def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifier: Any = None,
-                scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, classifier: CropClassifier | None = None,
+                scorer: MotionScorer | None = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
                 on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     """Run the detectors on one photo or video.
 
@@ -356,7 +375,7 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: Any, classifie
     raise InputError(path, "not an image or video by its extension")
 
 
-def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, cnn_skipped: str | None,
+def _detect_image(path: Path, cfg: DetectConfig, detector: FaceFinder, classifier: CropClassifier | None, cnn_skipped: str | None,
                   on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -373,9 +392,9 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     for i, f in enumerate(faces):
         states[i].seen(0, f)
     if classifier is not None and faces:
-        batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records)
-        batcher.add(image, 0, list(enumerate(faces)))
-        batcher.flush()
+        batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier))
+        _keep_scores(batcher.add(image, 0, [(i, f) for i, f in enumerate(faces) if states[i].check(f)]), states, records)
+        _keep_scores(batcher.flush(), states, records)
         timings["cnn"] = batcher.seconds
     motion = SignalResult(ran=False, skipped_reason="photos have no motion: the landmark check needs a video")
     tracks = []
@@ -395,7 +414,8 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
                   width=image.shape[1], height=image.shape[0], fps=None, timings=timings)
 
 
-def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any, scorer: Any,
+def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifier: CropClassifier | None,
+                  scorer: MotionScorer | None,
                   cnn_skipped: str | None, motion_skipped: str | None,
                   on_frame: Callable[[int, int], None] | None) -> MediaResult:
     from facelab.detector.landmark_motion import MotionExtractor
@@ -409,7 +429,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
     extractor = MotionExtractor(fps) if scorer is not None else None
     states: dict[int, _TrackState] = {}
     records: dict[tuple[int, int], FrameRecord] = {}
-    batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier), states, records) if classifier is not None else None
+    batcher = _CnnBatcher(classifier, cnn_batch_size(cfg, classifier)) if classifier is not None else None
     use_cnn = _cnn_frames(cfg, info.frame_count)
     analysed = with_face = 0
     t_start = time.perf_counter()
@@ -431,11 +451,12 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: Any, classifier: Any,
                 extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
                 timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
             if batcher is not None and tracked and use_cnn(index):
-                batcher.add(frame, index, [(tf.track_id, tf.raw) for tf in tracked])
+                to_score = [(tf.track_id, tf.raw) for tf in tracked if states[tf.track_id].check(tf.raw)]
+                _keep_scores(batcher.add(frame, index, to_score), states, records)
             if on_frame is not None:
                 on_frame(analysed, info.frame_count)
         if batcher is not None:
-            batcher.flush()
+            _keep_scores(batcher.flush(), states, records)
             timings["cnn"] = batcher.seconds
     if analysed == 0:
         raise InputError(path, "no frame could be decoded")
@@ -481,7 +502,7 @@ def _media_signal(signals: list[SignalResult], skipped: str | None, default: str
 
 
 def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], frames: list[FrameRecord],
-           classifier: Any, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
+           classifier: CropClassifier | None, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
            frames_analysed: int, frames_with_face: int, width: int, height: int, fps: float | None,
            timings: dict[str, float], warnings: list[str] | None = None) -> MediaResult:
     p, verdict, reasons = fuse_media(tracks, cfg.fusion)
@@ -496,8 +517,9 @@ def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], 
         frames=frames, warnings=list(warnings or []), settings=cfg.to_dict(), timings=timings)
 
 
-def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: Any, classifier: Any = None,
-                 scorer: Any = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
+def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: FaceFinder,
+                 classifier: CropClassifier | None = None, scorer: MotionScorer | None = None,
+                 cnn_skipped: str | None = None, motion_skipped: str | None = None,
                  on_file: Callable[[Path], None] | None = None,
                  on_frame: Callable[[int, int], None] | None = None) -> Iterator[MediaResult]:
     """Detect on many files; a file that fails yields a result with ``error`` set and the rest go on."""

@@ -70,8 +70,8 @@ def _elastic(mask: np.ndarray, rng: np.random.Generator, strength: float) -> np.
     """A smooth random displacement of the mask (alpha ``strength`` pixels)."""
     h, w = mask.shape
     sigma = max(2.0, 0.08 * w)
-    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma)
-    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma)
+    dx = np.asarray(cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma), np.float32)
+    dy = np.asarray(cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma), np.float32)
     norm = max(float(np.abs(dx).max()), float(np.abs(dy).max()), 1e-6)
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(mask, gx + dx / norm * strength, gy + dy / norm * strength, cv2.INTER_LINEAR,
@@ -88,7 +88,7 @@ def blend_mask(lm68: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     """
     pts = np.asarray(lm68, dtype=np.float32)[list(_HULLS[rng.choice(len(_HULLS), p=_HULL_P)])]
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
-    mask = np.zeros((size, size), np.float32)
+    mask: np.ndarray = np.zeros((size, size), np.float32)
     cv2.fillConvexPoly(mask, hull, 1.0)
     mask = _elastic(mask, rng, rng.uniform(0.0, 0.04) * size)
     k = int(round(rng.uniform(0.0, 0.08) * size))

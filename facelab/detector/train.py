@@ -71,6 +71,7 @@ from facelab.files import write_text_atomic
 from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
 from facelab.io.image import read_image
+from facelab.resume import check_batch_size, check_run_folder, rng_state, set_rng_state, truncate_jsonl
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "compute_metrics", "train_detector"]
 
@@ -336,9 +337,9 @@ def _split(root: Path, rows: list[CropRow]) -> tuple[list[CropRow], list[CropRow
 class _Data:
     """What the loop needs from either kind of input."""
 
-    train: Dataset
+    train: CropDataset | OnlineFakes
     sampler: CropSampler
-    val: Dataset
+    val: CropDataset | ValFakes
     spec: CropSpec
     pairs: bool  # items are (real, fake) pairs
     source: str  # for the checkpoint's meta
@@ -448,7 +449,11 @@ def freeze_stages(net: torch.nn.Module, arch: str, stages: int) -> list[torch.nn
         return []
     if arch != "efficientnet_lite0":
         raise ConfigError(f"--freeze is implemented for efficientnet_lite0, not {arch}")
-    body = net.net  # type: ignore[union-attr]  # LogitNet's timm model
+    from timm.models.efficientnet import EfficientNet
+
+    body = getattr(net, "net", None)  # LogitNet's timm model
+    if not isinstance(body, EfficientNet):
+        raise ConfigError(f"--freeze expects efficientnet_lite0 as timm's EfficientNet, not {type(body).__name__}")
     modules: list[torch.nn.Module] = [body.conv_stem, body.bn1] + list(body.blocks[: max(0, stages - 1)])
     if stages - 1 > len(body.blocks):
         raise ConfigError(f"--freeze {stages}: efficientnet_lite0 has {1 + len(body.blocks)} stages")
@@ -458,35 +463,11 @@ def freeze_stages(net: torch.nn.Module, arch: str, stages: int) -> list[torch.nn
     return modules
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
 def _is_better(auc: float | None, loss: float, best: dict[str, Any] | None) -> bool:
     if best is None:
         return True
     a, b = (-math.inf if auc is None else auc), (-math.inf if best["auc"] is None else best["auc"])
     return a > b or (a == b and loss < best["loss"])
-
-
-def _truncate_jsonl(path: Path, keep_epochs: int) -> None:
-    """Drop lines of epochs after the checkpoint (they run again after a resume)."""
-    if path.is_file():
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if _line_epoch(ln) <= keep_epochs]
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
-        tmp.replace(path)
-
-
-def _line_epoch(line: str) -> float:
-    """The epoch of a metrics.jsonl line; +inf for a blank or torn one (a kill -9 mid-write), which is dropped."""
-    try:
-        return float(json.loads(line)["epoch"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return math.inf
 
 
 def _check_resumable(state: dict[str, Any], path: Path, cfg: DetectorTrainConfig) -> dict[str, Any]:
@@ -518,10 +499,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
     refuse_distributed("facelab train detector")  # single-process only (torchrun: see facelab.distributed)
     out = Path(cfg.out)
     last = out / "last.pt"
-    if cfg.resume and not last.is_file():
-        raise InputError(last, "nothing to resume: no checkpoint at this path")
-    if not cfg.resume and last.is_file():
-        raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+    check_run_folder(out, last, cfg.resume)
     if cfg.resume:
         for stale in remove_stale_temps(out):
             log.info("removed %s, left by a run killed while writing it", stale)
@@ -571,18 +549,14 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
             opt.load_state_dict(tr["optim"])
             sched.load_state_dict(tr["sched"])
             scaler.load_state_dict(tr["scaler"])
-            torch.set_rng_state(tr["rng"]["torch"])
+            set_rng_state(tr["rng"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WeightsError(f"{last}: does not fit a {cfg.arch} run with these settings ({first})") from None
-        if "cuda" in tr["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(tr["rng"]["cuda"])
+            why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WeightsError(f"{last}: does not fit a {cfg.arch} run with these settings ({why})") from None
         start_epoch, iteration, best = int(state["meta"]["epoch"]), int(tr["iteration"]), tr["best"]
         start_step, run_loss0, n_seen0 = int(tr.get("step", 0)), float(tr.get("run_loss", 0.0)), int(tr.get("n_seen", 0))
-        saved_batch = state["meta"].get("config", {}).get("batch_size", cfg.batch_size)
-        if start_step and saved_batch != cfg.batch_size:
-            raise ConfigError(f"{last} was saved in the middle of an epoch with --batch-size {saved_batch}; resume "
-                              "it with that batch size (change it once an epoch has finished)")
+        check_batch_size(last, state["meta"].get("config", {}).get("batch_size", cfg.batch_size), cfg.batch_size,
+                         mid_epoch=start_step > 0)
         last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
         log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
     fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
@@ -590,7 +564,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
     cfg.save(out / "config.json")
     jsonl = out / "metrics.jsonl"
     if cfg.resume:
-        _truncate_jsonl(jsonl, start_epoch)
+        truncate_jsonl(jsonl, "epoch", start_epoch)
     elif jsonl.exists():
         jsonl.unlink()
     base_meta = {"crop": spec.to_dict(), "mean": list(arch.mean), "std": list(arch.std),
@@ -601,7 +575,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         """best.pt's record plus what --resume needs; ``step`` > 0: saved mid-epoch, after that many steps."""
         record = checkpoint_record(net, cfg.arch, {}, epoch_meta)
         record["train"] = {"optim": opt.state_dict(), "sched": sched.state_dict(), "scaler": scaler.state_dict(),
-                           "rng": _rng_state(), "iteration": iteration, "best": best, "step": step,
+                           "rng": rng_state(), "iteration": iteration, "best": best, "step": step,
                            "run_loss": run_loss, "n_seen": n_seen}
         return record
 

@@ -94,7 +94,7 @@ class Dlib68:
 
     def __init__(self, model_path: str | Path | None = None) -> None:
         try:
-            import dlib  # type: ignore[import-not-found]  # lazy: optional extra
+            import dlib  # lazy: optional extra
         except ImportError:
             raise ConfigError(DLIB_HINT) from None
         path = Path(model_path) if model_path is not None else _default_dlib_model()

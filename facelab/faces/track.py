@@ -216,7 +216,7 @@ def _assign(cost: np.ndarray) -> list[tuple[int, int]]:
     """Minimum-cost matching that ignores infinite entries."""
     if cost.size == 0 or not np.isfinite(cost).any():
         return []
-    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]  # via scikit-learn
+    from scipy.optimize import linear_sum_assignment  # via scikit-learn
 
     big = np.nanmax(cost[np.isfinite(cost)]) * 10 + 1e6
     rows, cols = linear_sum_assignment(np.where(np.isfinite(cost), cost, big))

@@ -36,7 +36,7 @@ def delaunay(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         index[(round(x, 3), round(y, 3))] = i
         subdiv.insert((x, y))
     tris = []
-    for t in subdiv.getTriangleList().reshape(-1, 3, 2):
+    for t in np.asarray(subdiv.getTriangleList()).reshape(-1, 3, 2):
         ids = [index.get((round(float(x), 3), round(float(y), 3))) for x, y in t]
         if None not in ids:
             tris.append(ids)

@@ -149,7 +149,7 @@ class _AudioHandler:
         name = src.codec_context.name
         if _can_copy(out.format.name, src_path, src.index):
             self.copy = True
-            self.stream = cast(AudioStream, out.add_stream_from_template(src))
+            self.stream = out.add_stream_from_template(src)
             log.debug("%s: copying %s audio (stream %d)", out_path, name, src.index)
         else:
             self.copy = False

@@ -110,10 +110,10 @@ class FaceSwapAutoencoder(nn.Module):
                     nn.init.xavier_uniform_(m.weight)
                 elif isinstance(m, nn.Conv2d):
                     nn.init.kaiming_uniform_(m.weight, a=0.1, nonlinearity="leaky_relu")
-                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                if isinstance(m, (nn.Linear, nn.Conv2d)) and m.bias is not None:
                     nn.init.zeros_(m.bias)
             for m in seq.modules():
-                if isinstance(m, nn.Sequential) and isinstance(m[-1], nn.PixelShuffle):
+                if isinstance(m, nn.Sequential) and isinstance(m[-1], nn.PixelShuffle) and isinstance(m[0], nn.Conv2d):
                     _icnr_(m[0])
 
     def towards(self, side: str) -> FaceSwapAutoencoder:
@@ -172,8 +172,7 @@ def random_warp(images: torch.Tensor, *, warp: float = 0.04, rotation: float = 1
     bend = torch.randn(n, 2, points, points, generator=generator) * warp
     bend = F.interpolate(bend, size=(h, w), mode="bicubic", align_corners=True).permute(0, 2, 3, 1)
     grid = F.affine_grid(theta.to(images), [n, 1, h, w], align_corners=False)
-    sample = dict(mode="bilinear", padding_mode="border", align_corners=False)
-    warped = F.grid_sample(images, grid + bend.to(images), **sample)
-    target = F.grid_sample(images, grid, **sample)
+    warped = F.grid_sample(images, grid + bend.to(images), mode="bilinear", padding_mode="border", align_corners=False)
+    target = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return warped, target
 

@@ -90,6 +90,9 @@ class UnetSkipConnectionBlock(nn.Module):
                  submodule: nn.Module | None = None, outermost: bool = False, innermost: bool = False,
                  norm: str = "batch", use_dropout: bool = False) -> None:
         super().__init__()
+        if submodule is None and not innermost:
+            raise ValueError("every U-Net block but the innermost wraps a submodule")
+        inner = submodule if submodule is not None else nn.Identity()  # the innermost block has none
         self.outermost = outermost
         make_norm, bias = norm_factory(norm), conv_bias(norm)
         input_nc = outer_nc if input_nc is None else input_nc
@@ -98,13 +101,13 @@ class UnetSkipConnectionBlock(nn.Module):
         uprelu, upnorm = nn.ReLU(True), make_norm(outer_nc)
         if outermost:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1)
-            model = [downconv, submodule, uprelu, upconv, nn.Tanh()]
+            model = [downconv, inner, uprelu, upconv, nn.Tanh()]
         elif innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
             model = [downrelu, downconv, uprelu, upconv, upnorm]
         else:
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, kernel_size=4, stride=2, padding=1, bias=bias)
-            model = [downrelu, downconv, downnorm, submodule, uprelu, upconv, upnorm]
+            model = [downrelu, downconv, downnorm, inner, uprelu, upconv, upnorm]
             if use_dropout:
                 model.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*model)

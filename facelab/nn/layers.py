@@ -50,22 +50,23 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
 
     def init(m: nn.Module) -> None:
         name = m.__class__.__name__
-        if hasattr(m, "weight") and m.weight is not None and ("Conv" in name or "Linear" in name):
+        weight, bias = getattr(m, "weight", None), getattr(m, "bias", None)
+        if isinstance(weight, torch.Tensor) and ("Conv" in name or "Linear" in name):
             if init_type == "normal":
-                nn.init.normal_(m.weight, 0.0, gain)
+                nn.init.normal_(weight, 0.0, gain)
             elif init_type == "xavier":
-                nn.init.xavier_normal_(m.weight, gain=gain)
+                nn.init.xavier_normal_(weight, gain=gain)
             elif init_type == "kaiming":
-                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+                nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
             elif init_type == "orthogonal":
-                nn.init.orthogonal_(m.weight, gain=gain)
+                nn.init.orthogonal_(weight, gain=gain)
             else:
                 raise ConfigError(f"unknown init {init_type!r}; choose normal, xavier, kaiming or orthogonal")
-            if getattr(m, "bias", None) is not None:
-                nn.init.zeros_(m.bias)
-        elif "BatchNorm2d" in name:
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
+            if isinstance(bias, torch.Tensor):
+                nn.init.zeros_(bias)
+        elif "BatchNorm2d" in name and isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor):
+            nn.init.normal_(weight, 1.0, gain)
+            nn.init.zeros_(bias)
 
     net.apply(init)
     return net

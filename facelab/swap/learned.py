@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import CycleGANConfig, FaceSwapAEConfig, SwapCrop
 from facelab.data.datasets import find_images
 from facelab.errors import ConfigError, InputError
 from facelab.swap.oneshot import SwapSettings, TranslatorSource
@@ -57,8 +57,9 @@ ARCHS = ("cyclegan", "autoencoder")
 
 
 def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, *, arch: str = "cyclegan",
-                latent: int | None = None, **overrides: Any) -> TrainConfig:
-    """A training config for two face sets, at the crops' own size; `overrides` are TrainConfig fields.
+                latent: int | None = None, **overrides: Any) -> CycleGANConfig | FaceSwapAEConfig:
+    """A training config for two face sets, at the crops' own size; `overrides` are fields of the
+    architecture's config (:class:`~facelab.config.CycleGANConfig`, :class:`~facelab.config.FaceSwapAEConfig`).
 
     arch "cyclegan": the official CycleGAN defaults. arch "autoencoder": model "faceswap_ae" with
     lr 5e-5, beta1 0.5, batch 16 (faceswap's); `latent` is its bottleneck width (default by size,
@@ -73,25 +74,23 @@ def swap_config(faces_a: str | Path, faces_b: str | Path, out: str | Path, *, ar
         raise ConfigError(f"the two face sets were aligned differently ({geo_a} vs {geo_b}); "
                           "extract both with the same --size and --margin")
     size = geo_a["size"]
-    extra: dict[str, Any] = {"swap": {"size": size, "margin": geo_a["margin"]}}
+    data: dict[str, Any] = dict(dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out), preprocess="none",
+                                load_size=size, crop_size=size, flip=True, swap=SwapCrop(size, geo_a["margin"]))
+    cfg: CycleGANConfig | FaceSwapAEConfig
     if arch == "cyclegan":
-        base = TrainConfig(model="cyclegan", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
-                           **defaults_for("cyclegan"))
+        cfg = CycleGANConfig(**data)
     else:
         from facelab.nn.autoencoder import default_latent
-        from facelab.translate.faceswap_ae import TRAIN_DEFAULTS
 
-        base = TrainConfig(model="faceswap_ae", dataroot=str(faces_a), dataroot_b=str(faces_b), out=str(out),
-                           **TRAIN_DEFAULTS)
-        extra["autoencoder"] = {"latent": latent or default_latent(size)}
-    cfg = replace(base, preprocess="none", load_size=size, crop_size=size, flip=True, extra=extra)
+        cfg = FaceSwapAEConfig(**data, latent=latent or default_latent(size))
     return replace(cfg, **overrides)
 
 
-def train_swap(cfg: TrainConfig, on_step: Callable[[dict[str, Any]], None] | None = None) -> Path:
+def train_swap(cfg: CycleGANConfig | FaceSwapAEConfig, on_step: Callable[[dict[str, Any]], None] | None = None
+               ) -> Path:
     from facelab.translate.trainer import train
 
-    if "swap" not in cfg.extra:
+    if cfg.swap is None:
         raise ConfigError("not a swap config; build it with facelab.swap.learned.swap_config")
     return train(cfg, on_step=on_step)
 

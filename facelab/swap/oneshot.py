@@ -26,7 +26,8 @@ import numpy as np
 
 from facelab.errors import ConfigError, InputError
 from facelab.faces.align import AlignedFace, align_face, template, transform_points
-from facelab.faces.blend import BLEND_MODES, COLOR_METHODS, paste_face
+from facelab.faces.blend import BLEND_MODES, COLOR_METHODS, BlendMode, paste_face
+from facelab.faces.color import ColorMethod
 from facelab.faces.mask import crop_face_mask, refine
 from facelab.faces.warp import piecewise_affine
 
@@ -47,8 +48,8 @@ class SwapSettings:
     mask_scale: float = 1.0
     erode: float = 0.03
     feather: float = 0.05
-    blend: str = "alpha"
-    color: str = "reinhard"
+    blend: BlendMode = "alpha"
+    color: ColorMethod = "reinhard"
     landmarks: str = "5pt"  # "dlib68": dense landmarks, the one-shot face is bent piecewise-affinely
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from facelab.config import TrainConfig
+from facelab.config import CycleGANConfig, GANConfig
 from facelab.device import autocast
 from facelab.losses import GANLoss, discriminator_loss, l1
 from facelab.nn.factory import create_discriminator, create_generator
@@ -67,12 +67,12 @@ def load_pools_state(pools: dict[str, ImagePool], state: dict[str, Any], device:
             p.load_state_dict(state[k], device)
 
 
-def g_kwargs(cfg: TrainConfig, input_nc: int, output_nc: int) -> dict[str, Any]:
+def g_kwargs(cfg: GANConfig, input_nc: int, output_nc: int) -> dict[str, Any]:
     return {"input_nc": input_nc, "output_nc": output_nc, "ngf": cfg.ngf, "norm": cfg.norm,
             "use_dropout": cfg.use_dropout}
 
 
-def d_kwargs(cfg: TrainConfig, input_nc: int) -> dict[str, Any]:
+def d_kwargs(cfg: GANConfig, input_nc: int) -> dict[str, Any]:
     return {"input_nc": input_nc, "ndf": cfg.ndf, "norm": cfg.norm, "n_layers_D": cfg.n_layers_D}
 
 
@@ -81,7 +81,7 @@ class CycleGAN:
 
     kind = "cyclegan"
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
+    def __init__(self, cfg: CycleGANConfig, device: torch.device, amp_dtype: torch.dtype | None,
                  scaler: torch.amp.GradScaler) -> None:
         self.cfg, self.device, self.amp_dtype, self.scaler = cfg, device, amp_dtype, scaler
         self.arch = {

@@ -4,8 +4,8 @@
     losses = model.train_step(batch)                      # {"rec_A": ..., "rec_B": ...}
 
 The adapter :func:`facelab.translate.trainer.train` runs like the GANs (it has the trainer's
-`TrainModel` shape): Adam lr 5e-5, betas (0.5, 0.999) and batch 16, faceswap's defaults (set by
-facelab.swap.learned.swap_config; `cfg.lr`, `cfg.beta1`, `cfg.batch_size` override them);
+`TrainModel` shape): Adam with betas (cfg.beta1, 0.999), by default faceswap's lr 5e-5, beta1 0.5
+and batch 16 (:class:`facelab.config.FaceSwapAEConfig`);
 loss = L1(decoder_X(encoder(warp(x))), x) for both people. No discriminator, no mask.
 """
 
@@ -16,13 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from facelab.config import TrainConfig
+from facelab.config import FaceSwapAEConfig
 from facelab.device import autocast
 from facelab.losses import l1
 from facelab.nn.autoencoder import FaceSwapAutoencoder, default_latent, faceswap_ae, random_warp
-
-#: Adam and batch settings of faceswap's trainer, used by `swap_config(arch="autoencoder")`.
-TRAIN_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "beta1": 0.5, "batch_size": 16}
 
 
 class FaceSwapAE:
@@ -33,10 +30,10 @@ class FaceSwapAE:
 
     kind = "faceswap_ae"
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
+    def __init__(self, cfg: FaceSwapAEConfig, device: torch.device, amp_dtype: torch.dtype | None,
                  scaler: torch.amp.GradScaler) -> None:
         self.cfg, self.device, self.amp_dtype, self.scaler = cfg, device, amp_dtype, scaler
-        latent = cfg.extra.get("autoencoder", {}).get("latent") or default_latent(cfg.crop_size)
+        latent = cfg.latent or default_latent(cfg.crop_size)
         self.arch = {"G": ("faceswap_ae", {"size": cfg.crop_size, "ngf": cfg.ngf, "latent": latent, "out": "b"})}
         self.nets: dict[str, nn.Module] = {"G": faceswap_ae(**self.arch["G"][1]).to(device)}
         self.optimizers = {"G": torch.optim.Adam(self.nets["G"].parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))}

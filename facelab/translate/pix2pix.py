@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from facelab.config import TrainConfig
+from facelab.config import Pix2PixConfig
 from facelab.device import autocast
 from facelab.losses import GANLoss, discriminator_loss, l1
 from facelab.nn.factory import create_discriminator, create_generator
@@ -25,7 +25,7 @@ class Pix2Pix:
 
     kind = "pix2pix"
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None,
+    def __init__(self, cfg: Pix2PixConfig, device: torch.device, amp_dtype: torch.dtype | None,
                  scaler: torch.amp.GradScaler) -> None:
         self.cfg, self.device, self.amp_dtype, self.scaler = cfg, device, amp_dtype, scaler
         self.arch = {"G": (cfg.netG, g_kwargs(cfg, cfg.input_nc, cfg.output_nc)),

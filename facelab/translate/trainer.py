@@ -29,17 +29,19 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from facelab import __version__
 from facelab.checkpoint import FORMAT, atomic_save, describe_checkpoint, net_record, remove_stale_temps, safe_load
-from facelab.config import TrainConfig
+from facelab.config import Pix2PixConfig, TrainLoopConfig, TranslatorConfig
 from facelab.data.datasets import AlignedDataset, EpochSampler, Preprocess, UnalignedDataset, seed_worker
 from facelab.device import amp_dtype, grad_scaler, resolve_device
 from facelab.distributed import (
@@ -58,6 +60,7 @@ from facelab.errors import ConfigError, InputError, TrainingInterrupted, Weights
 from facelab.interrupt import StopOnSignal
 from facelab.io import make_output_dir
 from facelab.io.image import tensor_to_image, write_image
+from facelab.resume import check_batch_size, check_run_folder, rng_state, set_rng_state, truncate_csv, truncate_jsonl
 from facelab.translate.cyclegan import CycleGAN
 from facelab.translate.faceswap_ae import FaceSwapAE
 from facelab.translate.pix2pix import Pix2Pix
@@ -104,7 +107,7 @@ class TrainModel(Protocol):
 MODELS: dict[str, Callable[..., TrainModel]] = {"cyclegan": CycleGAN, "pix2pix": Pix2Pix, "faceswap_ae": FaceSwapAE}
 
 
-def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainLoopConfig) -> LRScheduler:
     """The official `get_scheduler`, stepped once per epoch.
 
     linear: constant lr for `n_epochs`, then linear decay to zero over `n_epochs_decay`;
@@ -124,7 +127,7 @@ def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.
     raise ConfigError(f"unknown lr policy {cfg.lr_policy!r}; choose one of {', '.join(LR_POLICIES)}")
 
 
-def build_model(cfg: TrainConfig, device: torch.device) -> TrainModel:
+def build_model(cfg: TranslatorConfig, device: torch.device) -> TrainModel:
     dtype = amp_dtype(device, cfg.amp)
     cls = MODELS.get(cfg.model)
     if cls is None:
@@ -132,9 +135,9 @@ def build_model(cfg: TrainConfig, device: torch.device) -> TrainModel:
     return cls(cfg, device, dtype, grad_scaler(device, dtype))
 
 
-def build_dataset(cfg: TrainConfig) -> torch.utils.data.Dataset:
+def build_dataset(cfg: TranslatorConfig) -> AlignedDataset | UnalignedDataset:
     pre = Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip, cfg.augment)
-    if cfg.model == "pix2pix":
+    if isinstance(cfg, Pix2PixConfig):
         return AlignedDataset(cfg.dataroot, pre, cfg.direction, max_items=cfg.max_dataset_size)
     ds = UnalignedDataset(cfg.dataroot, pre, max_items=cfg.max_dataset_size, root_b=cfg.dataroot_b)
     if cfg.direction == "BtoA":
@@ -151,28 +154,7 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
-def rng_state() -> dict[str, Any]:
-    """RNG states as tensors and builtins only, so the checkpoint loads with weights_only=True."""
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
-             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
-             "numpy_has_gauss": int(np_state[3]), "numpy_gauss": float(np_state[4])}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
-                         state["numpy_has_gauss"], state["numpy_gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def training_state(model: TrainModel, scheds: dict[str, Any], cfg: TrainConfig, epoch: int,
+def training_state(model: TrainModel, scheds: Mapping[str, LRScheduler], cfg: TranslatorConfig, epoch: int,
                    iteration: int) -> dict[str, Any]:
     """Everything `--resume` needs. Under torchrun this is rank 0's view (the nets, optimisers and
     schedulers are equal on every rank; the image pools are rank 0's) plus `rng_ranks`, added by train()."""
@@ -188,7 +170,7 @@ def training_state(model: TrainModel, scheds: dict[str, Any], cfg: TrainConfig, 
     }
 
 
-def inference_export(model: TrainModel, cfg: TrainConfig, epoch: int, iteration: int) -> dict[str, Any]:
+def inference_export(model: TrainModel, cfg: TranslatorConfig, epoch: int, iteration: int) -> dict[str, Any]:
     """Generators only: what `facelab translate --weights` needs, a fraction of the size."""
     gens = {n: net_record(net, *model.arch[n]) for n, net in model.nets.items() if n.startswith("G")}
     return {"format": FORMAT, "version": 1, "kind": model.kind, "nets": gens,
@@ -225,8 +207,9 @@ class _Logger:
 
     def __init__(self, out: Path, append: bool, keep_until: int = 0) -> None:
         self.csv_path = out / "log.csv"
-        if append:
-            _truncate_log(out / "log.jsonl", self.csv_path, keep_until)
+        if append:  # the rows of the iterations after the checkpoint, which run again
+            truncate_jsonl(out / "log.jsonl", "iteration", keep_until)
+            truncate_csv(self.csv_path, "iteration", keep_until)
         self.jsonl = (out / "log.jsonl").open("a" if append else "w")
         self.csv_file = self.csv_path.open("a" if append else "w", newline="")
         self.writer: csv.DictWriter | None = None
@@ -247,36 +230,8 @@ class _Logger:
         self.csv_file.close()
 
 
-def _truncate_log(jsonl: Path, csv_path: Path, keep_until: int) -> None:
-    """Keep only rows with iteration <= keep_until in both logs (rewritten atomically)."""
-    if jsonl.is_file():
-        rows = [line for line in jsonl.read_text().splitlines() if _row_iteration(line) <= keep_until]
-        tmp = jsonl.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(r + "\n" for r in rows))
-        tmp.replace(jsonl)
-    if csv_path.is_file():
-        with csv_path.open(newline="") as f:
-            lines = list(csv.reader(f))
-        if lines:
-            col = lines[0].index("iteration") if "iteration" in lines[0] else None
-            kept = [lines[0]] + [r for r in lines[1:] if len(r) == len(lines[0])
-                                 and (col is None or (r[col].isdigit() and int(r[col]) <= keep_until))]
-            tmp = csv_path.with_suffix(".csv.tmp")
-            with tmp.open("w", newline="") as f:
-                csv.writer(f).writerows(kept)
-            tmp.replace(csv_path)
-
-
-def _row_iteration(line: str) -> float:
-    """The iteration of a log.jsonl row; +inf for a blank or torn one (a kill -9 mid-write), which is dropped."""
-    try:
-        return float(json.loads(line).get("iteration", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return math.inf
-
-
 def restore_training_state(state: Any, path: Path, model: TrainModel,
-                           scheds: dict[str, Any]) -> None:
+                           scheds: Mapping[str, LRScheduler]) -> None:
     """Load a `training_state` into the model, optimisers and schedulers, or say why it does not fit.
 
     Raises:
@@ -317,15 +272,7 @@ def restore_training_state(state: Any, path: Path, model: TrainModel,
                            f"({type(exc).__name__}: {exc}); was it written by another facelab version?") from None
 
 
-def _check_mid_epoch(meta: dict[str, Any], path: Path, batch_size: int) -> None:
-    """A mid-epoch checkpoint resumes by skipping the batches already done: same batch size only."""
-    saved = meta.get("config", {}).get("batch_size", batch_size)
-    if meta.get("epoch_iter", 0) and saved != batch_size:
-        raise ConfigError(f"{path} was saved in the middle of an epoch with --batch-size {saved}; resume it with "
-                          f"that batch size (change it once an epoch has finished)")
-
-
-def setup_distributed(cfg: TrainConfig, model: TrainModel, env: DistEnv, device: torch.device) -> None:
+def setup_distributed(cfg: TranslatorConfig, model: TrainModel, env: DistEnv, device: torch.device) -> None:
     """Synchronised BatchNorm and DDP wrappers in `model.train_nets`; `model.nets` stay the plain modules
     (checkpoints, visuals). Then a per-rank RNG stream, so dropout and the image pools differ between ranks."""
     train_nets: dict[str, nn.Module] | None = getattr(model, "train_nets", None)
@@ -338,7 +285,7 @@ def setup_distributed(cfg: TrainConfig, model: TrainModel, env: DistEnv, device:
     seed_everything(cfg.seed + env.rank, cfg.deterministic)
 
 
-def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
+def train(cfg: TranslatorConfig, on_step: StepCallback | None = None) -> Path:
     """Train `cfg.model` on `cfg.dataroot`, writing everything to `cfg.out`; returns the run folder.
 
     `on_step` receives {"epoch", "iteration", "total", "losses", "it_per_s"} after every iteration
@@ -349,11 +296,7 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
     """
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
-    latest = ckpt_dir / "latest.pt"
-    if cfg.resume and not latest.is_file():
-        raise InputError(latest, "nothing to resume: no checkpoint at this path")
-    if not cfg.resume and latest.is_file():
-        raise InputError(out, "a run already exists here; pass --resume to continue it or choose another -o")
+    check_run_folder(out, ckpt_dir / "latest.pt", cfg.resume)
     env = dist_env()
     if cfg.resume and env.is_main:
         for stale in remove_stale_temps(ckpt_dir) + remove_stale_temps(out):
@@ -372,13 +315,101 @@ def train(cfg: TrainConfig, on_step: StepCallback | None = None) -> Path:
             shutdown_distributed()
 
 
-def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device: torch.device) -> Path:
+@dataclass
+class _Progress:
+    """Where a run is: what its checkpoints record and `--resume` restores."""
+
+    epoch: int = 0  # epochs finished
+    iteration: int = 0  # steps done in all
+    epoch_iter: int = 0  # steps done in the current epoch
+    html: list[tuple[int, int, str]] = field(default_factory=list)  # index.html: (epoch, iteration, grid) per epoch
+
+
+def _train(cfg: TranslatorConfig, on_step: StepCallback | None, env: DistEnv, device: torch.device) -> Path:
     out = Path(cfg.out)
-    ckpt_dir = out / "checkpoints"
-    latest = ckpt_dir / "latest.pt"
+    latest = out / "checkpoints" / "latest.pt"
     main = env.is_main
 
-    # 2. data
+    # 2. data, 3. model, optimisers, schedulers
+    loader, sampler = _data(cfg, env, device)
+    model, scheds = _model(cfg, env, device)
+    n_epochs_total = cfg.n_epochs + cfg.n_epochs_decay
+    total = min(n_epochs_total * len(loader), cfg.max_steps or n_epochs_total * len(loader))
+
+    # 4. resume; under torchrun only rank 0 writes the run folder
+    pos = _resume(cfg, latest, model, scheds, env, device) if cfg.resume else _Progress()
+    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
+    logger: _Logger | None = None
+    if main:
+        make_output_dir(out)
+        (out / "images").mkdir(exist_ok=True)
+        cfg.save(out / "config.json")
+        logger = _Logger(out, append=cfg.resume, keep_until=pos.iteration)
+    report = _Report(cfg, out, logger, on_step if main else None, total, pos.iteration)
+
+    # stopper.requested: a signal asked this process to stop; agreed: the ranks agreed on it after a
+    # step. Under torchrun the loop obeys only "agreed", since a signal may land on one rank after the
+    # all-reduce
+    stopper = StopOnSignal("saving a checkpoint and stopping after this iteration").install()
+    agreed = False
+
+    def halted() -> bool:
+        return agreed if env.enabled else stopper.requested
+
+    def checkpoint(path: Path = latest) -> None:
+        _checkpoint(path, model, scheds, cfg, pos, env)
+
+    # 5. the loop (an epoch interrupted mid-way resumes with only the batches it had left)
+    losses: dict[str, float] = {}
+    try:
+        while pos.epoch < n_epochs_total and pos.iteration < total and not halted():
+            for net in model.nets.values():
+                net.train()
+            sampler.set_epoch(pos.epoch, skip=pos.epoch_iter * cfg.batch_size)  # mid-epoch resume: the batches left
+            for batch in loader:
+                if pos.epoch_iter >= len(loader):
+                    break
+                losses = model.train_step(batch)
+                if env.enabled:  # the mean over ranks = the loss on the global batch; a stop on one rank stops all
+                    losses, agreed = mean_over_ranks(losses, stopper.requested, device)
+                pos.iteration, pos.epoch_iter = pos.iteration + 1, pos.epoch_iter + 1
+                report.step(model, pos, losses)
+                if pos.iteration % cfg.save_latest_every == 0:
+                    checkpoint()
+                if pos.iteration >= total or halted():
+                    break
+            if pos.epoch_iter < len(loader):  # stopped mid-epoch
+                break
+            for s in scheds.values():  # the epoch ran to its end
+                if isinstance(s, ReduceLROnPlateau):
+                    s.step(sum(losses.values()))
+                else:
+                    s.step()
+            pos.epoch, pos.epoch_iter = pos.epoch + 1, 0
+            if pos.epoch % cfg.save_epoch_every == 0:
+                checkpoint(latest.parent / f"epoch_{pos.epoch}.pt")
+            checkpoint()
+        # 6. final state: full checkpoint for --resume, generators alone for translate
+        checkpoint()
+        if main:
+            atomic_save(inference_export(model, cfg, pos.epoch, pos.iteration), out / "final.pt")
+    except Exception:
+        if main and fresh and not latest.is_file():  # failed before anything resumable: leave no half-made run
+            if logger is not None:
+                logger.close()
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        if logger is not None:
+            logger.close()
+        stopper.restore()
+    if halted():
+        raise TrainingInterrupted(latest, pos.iteration)
+    return out
+
+
+def _data(cfg: TranslatorConfig, env: DistEnv, device: torch.device) -> tuple[DataLoader, EpochSampler]:
+    """The data set and its loader; under torchrun each rank loads its slice of every global batch."""
     dataset = build_dataset(cfg)
     dataset.seed = cfg.seed  # augmentations drawn from (seed, epoch, index): see EpochSampler
     sampler = (DistributedEpochSampler(len(dataset), cfg.seed, cfg.batch_size, env.rank, env.world_size)
@@ -394,124 +425,80 @@ def _train(cfg: TrainConfig, on_step: StepCallback | None, env: DistEnv, device:
     if len(loader) == 0:
         raise InputError(cfg.dataroot, f"fewer images than one batch of {cfg.batch_size}"
                          + (" (the global batch, split over the processes)" if env.enabled else ""))
+    return loader, sampler
 
-    # 3. model, optimisers, schedulers
+
+def _model(cfg: TranslatorConfig, env: DistEnv, device: torch.device) -> tuple[TrainModel, dict[str, LRScheduler]]:
+    """The model with its optimisers (under torchrun: DDP-wrapped), and a schedule per optimiser."""
     model = build_model(cfg, device)
-    multiple = getattr(model.nets["G" if "G" in model.nets else "G_A"], "multiple", 1)
+    generator = "G" if "G" in model.nets else "G_A"
+    multiple = getattr(model.nets[generator], "multiple", 1)
     if cfg.preprocess != "none" and cfg.crop_size % multiple:
         log.warning("crop size %d is not a multiple of %d, which %s needs: every batch is padded, wasting "
-                    "compute; use --crop-size %d or a resnet generator", cfg.crop_size, multiple, cfg.netG,
-                    -(-cfg.crop_size // multiple) * multiple)
+                    "compute; use --crop-size %d or a resnet generator", cfg.crop_size, multiple,
+                    model.arch[generator][0], -(-cfg.crop_size // multiple) * multiple)
     if env.enabled:
         setup_distributed(cfg, model, env, device)
-    scheds = {k: make_scheduler(o, cfg) for k, o in model.optimizers.items()}
-    n_epochs_total = cfg.n_epochs + cfg.n_epochs_decay
-    total = n_epochs_total * len(loader)
-    if cfg.max_steps:
-        total = min(total, cfg.max_steps)
+    return model, {k: make_scheduler(o, cfg) for k, o in model.optimizers.items()}
 
-    # 4. resume
-    start_epoch, iteration, html_entries = 0, 0, []
-    if cfg.resume:
-        state = safe_load(latest, map_location=device)
-        restore_training_state(state, latest, model, scheds)
-        _check_mid_epoch(state["meta"], latest, cfg.batch_size)
-        if env.enabled:  # each rank continues its own RNG stream when the world size is unchanged
-            ranks_rng = state.get("rng_ranks")
-            if isinstance(ranks_rng, list) and len(ranks_rng) == env.world_size:
-                set_rng_state(ranks_rng[env.rank])
-            else:
-                seed_everything(cfg.seed + env.rank + 1_000_003 * state["meta"]["iteration"], cfg.deterministic)
-        start_epoch, iteration = state["meta"]["epoch"], state["meta"]["iteration"]
-        html_entries = [tuple(e) for e in state["meta"].get("html", [])]
-        log.info("resumed %s at epoch %d, iteration %d", latest, start_epoch, iteration)
-    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
-    logger: _Logger | None = None
-    if main:  # under torchrun only rank 0 writes
-        make_output_dir(out)
-        (out / "images").mkdir(exist_ok=True)
-        cfg.save(out / "config.json")
-        logger = _Logger(out, append=cfg.resume, keep_until=iteration)
 
-    # stopper.requested: a signal asked this process to stop; agreed: the ranks agreed on it after a
-    # step. Under torchrun the loop obeys only "agreed", since a signal may land on one rank after the
-    # all-reduce
-    stopper = StopOnSignal("saving a checkpoint and stopping after this iteration").install()
-    agreed = False
+def _resume(cfg: TranslatorConfig, latest: Path, model: TrainModel, scheds: dict[str, LRScheduler], env: DistEnv,
+            device: torch.device) -> _Progress:
+    """Load `latest` into the model, optimisers, schedulers and RNGs; where the run continues."""
+    state = safe_load(latest, map_location=device)
+    restore_training_state(state, latest, model, scheds)
+    meta = state["meta"]
+    check_batch_size(latest, meta.get("config", {}).get("batch_size", cfg.batch_size), cfg.batch_size,
+                     mid_epoch=bool(meta.get("epoch_iter", 0)))
+    if env.enabled:  # each rank continues its own RNG stream when the world size is unchanged
+        ranks_rng = state.get("rng_ranks")
+        if isinstance(ranks_rng, list) and len(ranks_rng) == env.world_size:
+            set_rng_state(ranks_rng[env.rank])
+        else:
+            seed_everything(cfg.seed + env.rank + 1_000_003 * meta["iteration"], cfg.deterministic)
+    log.info("resumed %s at epoch %d, iteration %d", latest, meta["epoch"], meta["iteration"])
+    return _Progress(epoch=meta["epoch"], iteration=meta["iteration"], epoch_iter=meta.get("epoch_iter", 0),
+                     html=[(int(e), int(i), str(rel)) for e, i, rel in meta.get("html", [])])
 
-    def halted() -> bool:
-        return agreed if env.enabled else stopper.requested
 
-    def checkpoint(epoch: int, epoch_iter: int, path: Path = latest) -> None:
-        """Called by every rank at the same iterations; rank 0 writes, the others wait for it."""
-        ranks_rng = gather_objects(rng_state()) if env.enabled else None
-        if main:
-            state = training_state(model, scheds, cfg, epoch, iteration)
-            state["meta"].update(epoch_iter=epoch_iter, html=[list(e) for e in html_entries])
-            if ranks_rng is not None:
-                state["rng_ranks"] = ranks_rng
-            atomic_save(state, path)
-        barrier()  # nobody runs ahead (or resumes) before the checkpoint is on disk
+def _checkpoint(path: Path, model: TrainModel, scheds: dict[str, LRScheduler], cfg: TranslatorConfig, pos: _Progress,
+                env: DistEnv) -> None:
+    """Called by every rank at the same iterations; rank 0 writes, the others wait for it."""
+    ranks_rng = gather_objects(rng_state()) if env.enabled else None
+    if env.is_main:
+        state = training_state(model, scheds, cfg, pos.epoch, pos.iteration)
+        state["meta"].update(epoch_iter=pos.epoch_iter, html=[list(e) for e in pos.html])
+        if ranks_rng is not None:
+            state["rng_ranks"] = ranks_rng
+        atomic_save(state, path)
+    barrier()  # nobody runs ahead (or resumes) before the checkpoint is on disk
 
-    # 5. the loop (an epoch interrupted mid-way resumes with only the batches it had left)
-    t0, last_t, last_it = time.perf_counter(), time.perf_counter(), iteration
-    epoch, epoch_iter = start_epoch, state["meta"].get("epoch_iter", 0) if cfg.resume else 0
-    try:
-        while epoch < n_epochs_total and iteration < total and not halted():
-            for net in model.nets.values():
-                net.train()
-            sampler.set_epoch(epoch, skip=epoch_iter * cfg.batch_size)  # mid-epoch resume: the batches left
-            for batch in loader:
-                if epoch_iter >= len(loader):
-                    break
-                losses = model.train_step(batch)
-                if env.enabled:  # the mean over ranks = the loss on the global batch; a stop on one rank stops all
-                    losses, agreed = mean_over_ranks(losses, stopper.requested, device)
-                iteration, epoch_iter = iteration + 1, epoch_iter + 1
-                now = time.perf_counter()
-                it_s = (iteration - last_it) / max(now - last_t, 1e-9)
-                if any(not math.isfinite(v) for v in losses.values()):
-                    raise ConfigError(f"losses became non-finite at iteration {iteration}: {losses}; "
-                                      "try a lower --lr or --no-amp")
-                if logger is not None and (iteration % cfg.print_every == 0 or iteration == total):
-                    lr = model.optimizers["G"].param_groups[0]["lr"]
-                    logger.write({"epoch": epoch + 1, "iteration": iteration, "lr": lr,
-                                  "time": round(now - t0, 3), **{k: round(v, 6) for k, v in losses.items()}})
-                if main and (iteration % cfg.display_every == 0 or iteration == total):
-                    rel = f"images/iter_{iteration:07d}.jpg"
-                    save_grid(model.visuals, out / rel)
-                    html_entries = [e for e in html_entries if e[0] != epoch + 1] + [(epoch + 1, iteration, rel)]
-                    write_html(out, html_entries, list(model.visuals))
-                if on_step is not None and main:
-                    on_step({"epoch": epoch + 1, "iteration": iteration, "total": total, "losses": losses,
-                             "it_per_s": it_s})
-                last_t, last_it = now, iteration
-                if iteration % cfg.save_latest_every == 0:
-                    checkpoint(epoch, epoch_iter)
-                if iteration >= total or halted():
-                    break
-            if epoch_iter < len(loader):  # stopped mid-epoch
-                break
-            for s in scheds.values():  # the epoch ran to its end
-                s.step(sum(losses.values())) if cfg.lr_policy == "plateau" else s.step()
-            epoch, epoch_iter = epoch + 1, 0
-            if epoch % cfg.save_epoch_every == 0:
-                checkpoint(epoch, 0, ckpt_dir / f"epoch_{epoch}.pt")
-            checkpoint(epoch, 0)
-        # 6. final state: full checkpoint for --resume, generators alone for translate
-        checkpoint(epoch, epoch_iter)
-        if main:
-            atomic_save(inference_export(model, cfg, epoch, iteration), out / "final.pt")
-    except Exception:
-        if main and fresh and not latest.is_file():  # failed before anything resumable: leave no half-made run
-            if logger is not None:
-                logger.close()
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    finally:
-        if logger is not None:
-            logger.close()
-        stopper.restore()
-    if halted():
-        raise TrainingInterrupted(latest, iteration)
-    return out
+
+class _Report:
+    """After every step: the losses checked, and on rank 0 the log row, the image grid with
+    index.html, and the progress callback (`logger` and `on_step` are None on the other ranks)."""
+
+    def __init__(self, cfg: TranslatorConfig, out: Path, logger: _Logger | None, on_step: StepCallback | None,
+                 total: int, iteration: int) -> None:
+        self.cfg, self.out, self.logger, self.on_step, self.total = cfg, out, logger, on_step, total
+        self.t0 = self.last_t = time.perf_counter()
+        self.last_it = iteration
+
+    def step(self, model: TrainModel, pos: _Progress, losses: dict[str, float]) -> None:
+        cfg, it, epoch = self.cfg, pos.iteration, pos.epoch + 1
+        now = time.perf_counter()
+        it_s = (it - self.last_it) / max(now - self.last_t, 1e-9)
+        if any(not math.isfinite(v) for v in losses.values()):
+            raise ConfigError(f"losses became non-finite at iteration {it}: {losses}; try a lower --lr or --no-amp")
+        if self.logger is not None and (it % cfg.print_every == 0 or it == self.total):
+            lr = model.optimizers["G"].param_groups[0]["lr"]
+            self.logger.write({"epoch": epoch, "iteration": it, "lr": lr, "time": round(now - self.t0, 3),
+                               **{k: round(v, 6) for k, v in losses.items()}})
+        if self.logger is not None and (it % cfg.display_every == 0 or it == self.total):
+            rel = f"images/iter_{it:07d}.jpg"
+            save_grid(model.visuals, self.out / rel)
+            pos.html = [e for e in pos.html if e[0] != epoch] + [(epoch, it, rel)]
+            write_html(self.out, pos.html, list(model.visuals))
+        if self.on_step is not None:
+            self.on_step({"epoch": epoch, "iteration": it, "total": self.total, "losses": losses, "it_per_s": it_s})
+        self.last_t, self.last_it = now, it

@@ -212,6 +212,7 @@ def people(shared_data: Path) -> dict[str, Any]:
             "face_recognition": photos}
 
 
+@pytest.mark.slow
 def test_many_people_and_a_multi_person_video(people: dict[str, Any], detector: FaceDetector,
                                               tmp_path: Path) -> None:
     out = tmp_path / "data"
@@ -271,6 +272,7 @@ def swap_run(people: dict[str, Any], detector: FaceDetector, tmp_path_factory: p
     return train_swap(cfg)
 
 
+@pytest.mark.slow
 def test_folder_identities_with_learned_and_translated_fakes(people: dict[str, Any], swap_run: Path,
                                                              detector: FaceDetector, tmp_path: Path) -> None:
     out = tmp_path / "data"
@@ -290,6 +292,7 @@ def test_folder_identities_with_learned_and_translated_fakes(people: dict[str, A
     assert set(info["models"]) == {"learned", "translate"} and info["settings"]["identity"] == "folder"
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_set_and_overwrite(people: dict[str, Any], detector: FaceDetector,
                                                tmp_path: Path) -> None:
     out = tmp_path / "data"

@@ -50,6 +50,7 @@ def detector() -> FaceDetector:
     return FaceDetector(device="cpu")
 
 
+@pytest.mark.slow
 def test_crash_in_both_passes_then_resume_gives_the_clean_data_set(tmp_path: Path, detector: FaceDetector) -> None:
     clean = build_fakes(INPUTS, tmp_path / "clean", CFG, detector=detector)
     assert clean.total("fake") > 0 and clean.motion_total > 0

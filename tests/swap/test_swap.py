@@ -81,6 +81,7 @@ def test_source_without_a_face_is_a_one_line_error(tmp_path: Path) -> None:
     assert not (tmp_path / "x.jpg").exists()
 
 
+@pytest.mark.slow
 def test_video_swap_keeps_frames_fps_size_and_audio(shared_data: Path, tmp_path: Path) -> None:
     src = shared_data / "face_videos" / "short_hamilton_clip.mp4"
     out = tmp_path / "swapped.mp4"

@@ -100,6 +100,7 @@ def runs(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
     return {"single": single, "ddp": first, "rank1": ddp / "rank1", "after3": root / "after3.json"}
 
 
+@pytest.mark.slow
 def test_losses_match_single_process_per_iteration(runs: dict[str, Path]) -> None:
     one, two = rows(runs["single"]), rows(runs["ddp"])
     assert [r["iteration"] for r in two] == [1, 2, 3, 4, 5, 6]  # resumed at 3: no row twice, none missing
@@ -109,6 +110,7 @@ def test_losses_match_single_process_per_iteration(runs: dict[str, Path]) -> Non
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["iteration"], key)
 
 
+@pytest.mark.slow
 def test_weights_and_checkpoints_match_single_process(runs: dict[str, Path]) -> None:
     one = safe_load(runs["single"] / "checkpoints" / "latest.pt")
     two = safe_load(runs["ddp"] / "checkpoints" / "latest.pt")
@@ -123,6 +125,7 @@ def test_weights_and_checkpoints_match_single_process(runs: dict[str, Path]) -> 
     assert list(final["nets"]) == ["G"]
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes(runs: dict[str, Path]) -> None:
     assert not any(runs["rank1"].iterdir())  # rank 1 ran in its own folder with the same relative -o
     after3 = json.loads(runs["after3"].read_text())
@@ -131,6 +134,7 @@ def test_only_rank_0_writes(runs: dict[str, Path]) -> None:
             "images/iter_0000003.jpg"} <= set(after3["files"])
 
 
+@pytest.mark.slow
 def test_cyclegan_under_torchrun_with_per_rank_pools(data: Path, tmp_path: Path) -> None:
     torchrun(tmp_path, "train", "cyclegan", str(data / "unpaired"), "-o", "run", "--netG", "resnet_6blocks",
              "--batch-size", "2", "--max-steps", "3", "--pool-size", "4", *TINY)
@@ -169,6 +173,7 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.slow
 def test_stop_flag_losses_and_batchnorm_are_shared_by_all_ranks(tmp_path: Path) -> None:
     script = tmp_path / "collectives.py"
     script.write_text(COLLECTIVES)

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 
 from facelab.checkpoint import safe_load
-from facelab.config import TrainConfig, defaults_for
+from facelab.config import TRAIN_CONFIGS, CycleGANConfig, Pix2PixConfig
 from facelab.data.synthetic import make_pairs, psnr, sepia
 from facelab.io.image import read_image, resize_image
 from facelab.translate.infer import load_translator
@@ -64,8 +64,8 @@ def held_out_image(path: Path, size: int = 128) -> np.ndarray:
     return np.ascontiguousarray(img[y:y + size, x:x + size])
 
 
-def tiny(model: str, data: Path, out: Path, **kw: object) -> TrainConfig:
-    base = TrainConfig(model=model, dataroot=str(data), out=str(out), **defaults_for(model))
+def tiny(model: str, data: Path, out: Path, **kw: object) -> Pix2PixConfig | CycleGANConfig:
+    base = TRAIN_CONFIGS[model](dataroot=str(data), out=str(out))
     return replace(base, n_epochs=1000, n_epochs_decay=0, workers=0, device="cpu", seed=SEED,
                    display_every=10**6, save_latest_every=10**6, save_epoch_every=10**6, **kw)
 
@@ -78,6 +78,7 @@ def unaligned_data(photos: tuple[list[Path], list[Path]], tmp_path_factory: pyte
     return make_pairs(train_photos, root, "sepia", crops_per_image=4, size=40, layout="unaligned", seed=SEED)
 
 
+@pytest.mark.slow
 def test_pix2pix_beats_identity_on_held_out_photos(photos: tuple[list[Path], list[Path]], tmp_path: Path) -> None:
     """unet_128 ngf 8 on 128x128 crops, batch 4, 200 iterations (~15-25 s on one thread).
 
@@ -102,6 +103,7 @@ def test_pix2pix_beats_identity_on_held_out_photos(photos: tuple[list[Path], lis
     assert learnt > identity + PIX2PIX_MARGIN_DB, f"held-out PSNR {learnt:.2f} dB vs identity {identity:.2f} dB"
 
 
+@pytest.mark.slow
 def test_cyclegan_cycle_loss_falls_and_final_translates_both_ways(photos: tuple[list[Path], list[Path]],
                                                                    unaligned_data: Path, tmp_path: Path) -> None:
     """resnet_6blocks ngf 8, 32x32 crops, batch 2, 150 iterations (~15-25 s on one thread).

@@ -5,7 +5,7 @@ import random
 import pytest
 import torch
 
-from facelab.config import TrainConfig
+from facelab.config import CycleGANConfig
 from facelab.translate.cyclegan import ImagePool
 from facelab.translate.trainer import make_scheduler
 
@@ -27,8 +27,7 @@ def test_image_pool_fills_then_replays_history_half_the_time() -> None:
 
 @pytest.mark.parametrize("policy", ["linear", "step", "cosine"])
 def test_lr_schedules(policy: str) -> None:
-    cfg = TrainConfig(model="cyclegan", dataroot="", out="", n_epochs=4, n_epochs_decay=4, lr_policy=policy,
-                      lr_decay_iters=2)
+    cfg = CycleGANConfig(dataroot="", out="", n_epochs=4, n_epochs_decay=4, lr_policy=policy, lr_decay_iters=2)
     opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
     sched = make_scheduler(opt, cfg)
     lrs = []

@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
 from PIL import Image
 
 from facelab.checkpoint import safe_load
-from facelab.config import TrainConfig, defaults_for
+from facelab.cli import cli
+from facelab.config import TRAIN_CONFIGS, CycleGANConfig, Pix2PixConfig
 from facelab.data.datasets import AlignedDataset, Preprocess, UnalignedDataset
 from facelab.errors import InputError
 from facelab.nn.factory import load_generator
@@ -25,8 +27,8 @@ def img(path: Path, seed: int, size: int = 40) -> None:
     Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
 
 
-def tiny(model: str, root: Path, out: Path, **kw) -> TrainConfig:
-    base = TrainConfig(model=model, dataroot=str(root), out=str(out), **defaults_for(model))
+def tiny(model: str, root: Path, out: Path, **kw) -> Pix2PixConfig | CycleGANConfig:
+    base = TRAIN_CONFIGS[model](dataroot=str(root), out=str(out))
     small = dict(netG="resnet_6blocks", ngf=4, ndf=4, load_size=36,
                  crop_size=32, batch_size=2, max_steps=4, workers=0, print_every=1, display_every=2,
                  save_latest_every=2, n_epochs=2, n_epochs_decay=2)
@@ -99,6 +101,24 @@ def test_resume_continues_mid_epoch(folders: Path) -> None:
     rows = [json.loads(line) for line in (folders / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["epoch"] for r in rows] == [1, 1, 1, 1, 2, 2]
+
+
+def test_a_run_with_an_old_config_json_resumes(folders: Path) -> None:
+    """A run from before the per-trainer configs: its config.json has every model's fields and
+    `extra`. `facelab train pix2pix --resume` reads its settings back (a wrong generator would not
+    load), continues the run, and writes pix2pix's keys only."""
+    cfg = tiny("pix2pix", folders / "pairs", folders / "old", max_steps=2, batch_size=1)
+    run = train(cfg)
+    old = {**json.loads(cfg.to_json()), "dataroot_b": None, "lambda_A": 10.0, "lambda_B": 10.0,
+           "lambda_identity": 0.5, "extra": {}}
+    (run / "config.json").write_text(json.dumps(old, indent=2, sort_keys=True) + "\n")
+    res = CliRunner().invoke(cli, ["-q", "--device", "cpu", "train", "pix2pix", str(folders / "pairs"), "-o", str(run),
+                                   "--resume", "--max-steps", "4"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line)["iteration"] for line in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+    saved = json.loads((run / "config.json").read_text())
+    assert saved == {**json.loads(cfg.to_json()), "max_steps": 4, "resume": True, "device": "cpu"}
+    assert not {"lambda_A", "extra", "dataroot_b"} & set(saved)
 
 
 def test_wgangp_logs_a_positive_penalty(folders: Path) -> None:

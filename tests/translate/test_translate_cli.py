@@ -142,6 +142,7 @@ def test_video_keeps_frames_fps_size_and_audio(tmp_path: Path, tiny_video: Path,
     assert n == 50
 
 
+@pytest.mark.slow
 def test_video_from_shared_data(tmp_path: Path, shared_data: Path, tiny_official: Path) -> None:
     """tpsmm_driving.mp4 has its audio as stream 0; 169 frames at 410x412."""
     src = shared_data / "face_videos" / "tpsmm_driving.mp4"

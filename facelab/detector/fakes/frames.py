@@ -12,7 +12,7 @@ import logging
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -23,6 +23,8 @@ from facelab.detector.dataset import CropRow, MotionRow
 from facelab.detector.fakes.config import FakesConfig, FakesSummary
 from facelab.detector.fakes.records import Method, Scan, Sighting, Source, crop_sightings
 from facelab.detector.fakes.state import WorkFolder
+from facelab.faces.blend import BlendMode
+from facelab.faces.color import ColorMethod
 from facelab.faces.detect import Face
 from facelab.faces.track import box_iou
 from facelab.io.image import write_image
@@ -61,8 +63,8 @@ def _jpeg(frame: np.ndarray, quality: int | None) -> np.ndarray:
 
 def quality_settings(rng: np.random.Generator, cfg: FakesConfig, settings: SwapSettings) -> tuple[SwapSettings, dict[str, Any]]:
     feather = round(float(rng.uniform(*cfg.feather)), 4)
-    color = str(rng.choice(_COLORS))
-    blend = str(rng.choice(_BLENDS))
+    color = cast(ColorMethod, str(rng.choice(_COLORS)))
+    blend = cast(BlendMode, str(rng.choice(_BLENDS)))
     return (replace(settings, feather=feather, color=color, blend=blend),
             {"feather": feather, "color": color, "blend": blend})
 

@@ -40,7 +40,7 @@ def _keep_donor(scan: Scan, tid: int, frame: np.ndarray, index: int, face: Face,
     if len(heap) >= k and q <= heap[0][0]:
         return
     item = (q, index, align_face(frame, face.landmarks, SWAP.size, SWAP.margin))
-    (heapq.heappush if len(heap) < k else heapq.heapreplace)(heap, item)  # type: ignore[operator]
+    (heapq.heappush if len(heap) < k else heapq.heapreplace)(heap, item)
 
 
 def scan_image(src: Source, detector: Any, cfg: FakesConfig) -> Scan:
