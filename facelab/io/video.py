@@ -77,7 +77,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Lower-case extensions (without the dot) that facelab treats as videos.
-VIDEO_EXTS: frozenset[str] = frozenset({"mp4", "mov", "avi", "mkv", "webm", "m4v"})
+VIDEO_EXTS: frozenset[str] = frozenset({"mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"})
 
 # AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic codes.
 _AVCOL_BT709 = 1

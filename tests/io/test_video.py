@@ -50,7 +50,7 @@ def _only(folder: Path) -> list[str]:
 
 
 def test_is_video() -> None:
-    assert VIDEO_EXTS == {"mp4", "mov", "avi", "mkv", "webm", "m4v"}
+    assert VIDEO_EXTS == {"mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"}
     assert is_video("a.MP4") and is_video(Path("b.webm")) and not is_video("c.jpg")
 
 
