@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from facelab.detector.train import compute_metrics
+from facelab.detector.metrics import compute_metrics
 
 
 def _f(v: float | None) -> str:

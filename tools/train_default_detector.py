@@ -44,9 +44,10 @@ import torch
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.fuse import AGGREGATES, FusionConfig, aggregate_scores, recentre
 from facelab.detector.landmark_scorer import load_landmark_scorer
+from facelab.detector.metrics import compute_metrics
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector, plausible_face  # noqa: F401
 from facelab.detector.realfaces import load_real_cache
-from facelab.detector.train import DetectorTrainConfig, compute_metrics, train_detector
+from facelab.detector.train import DetectorTrainConfig, train_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "weights" / "deepfake_sbi_lite0.pth"

@@ -35,7 +35,7 @@ import torch
 from facelab.detector.cnn import FakeClassifier, load_classifier
 from facelab.detector.crops import CropSpec, face_crop
 from facelab.detector.dataset import LABELS, read_dataset_info, read_manifest
-from facelab.detector.train import compute_metrics
+from facelab.detector.metrics import compute_metrics
 from facelab.errors import ConfigError, FacelabError, InputError
 from facelab.io import check_output_dir, make_output_dir
 from facelab.io.image import is_image, read_image

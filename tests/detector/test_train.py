@@ -12,12 +12,12 @@ import torch
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.crops import CropSpec, face_crop
 from facelab.detector.dataset import MANIFEST_COLUMNS, CropRow, write_rows
+from facelab.detector.metrics import compute_metrics
 from facelab.detector.train import (
     CropDataset,
     CropSampler,
     DetectorTrainConfig,
     augmentations,
-    compute_metrics,
     train_detector,
 )
 from facelab.errors import ConfigError, InputError
