@@ -41,8 +41,11 @@ def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     assert names == ["astronaut_pan.mp4", "astronaut_pan_swapped.mp4", "astronaut.jpg", "astronaut_swapped.jpg"]
     assert all(d["verdict"] in ("REAL", "FAKE", "UNCERTAIN") and d["error"] is None for d in summary["detect"])
     doc = json.loads((out / "detect.json").read_text())
-    assert doc[0]["signals"]["landmark_motion"]["ran"] and not doc[0]["signals"]["cnn"]["ran"]
-    assert "CNN stage skipped" in (out / "detect_report.html").read_text()
+    # both signals ran, the CNN being the shipped detector, named in the JSON and the report
+    assert doc[0]["signals"]["landmark_motion"]["ran"] and doc[0]["signals"]["cnn"]["ran"]
+    assert doc[0]["signals"]["cnn"]["name"] == "deepfake_sbi_lite0"
+    html = (out / "detect_report.html").read_text()
+    assert "CNN stage skipped" not in html and "deepfake_sbi_lite0" in html and "docs/detect.md" in html
     assert not (out / "old.txt").exists()
     # a folder that is not a demo's own is refused
     other = tmp_path / "mine"
