@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from facelab.faces.align import align_face, transform_points
-from facelab.faces.detect import FaceDetector
+from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.landmarks import Dlib68
 from facelab.io.image import is_image, read_image
 
@@ -37,13 +37,8 @@ def main(folders: list[str]) -> None:
             for face in det.detect(img):
                 al = align_face(img, face.landmarks, size=112, margin=0.0)
                 box = transform_points(np.asarray(face.box, np.float64).reshape(2, 2), al.M).reshape(-1)
-
-                class _F:  # the predictor reads .box only
-                    pass
-
-                f = _F()
-                f.box = box
-                shapes.append(dlib68(al.crop, [f])[0])
+                lm = transform_points(np.asarray(face.landmarks, np.float64), al.M)
+                shapes.append(dlib68(al.crop, [Face(box, face.score, lm)])[0])
     mean = np.mean(shapes, axis=0)
     OUT.write_text(json.dumps({"frame": "ArcFace 112x112 crop, margin 0, pixel centres at integers",
                                "faces": len(shapes), "made_by": "tools/make_mean_face.py",

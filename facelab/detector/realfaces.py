@@ -41,10 +41,12 @@ import cv2
 import numpy as np
 
 from facelab.detector.crops import CropSpec
+from facelab.detector.selfblend import mean_face68
 from facelab.errors import ConfigError, InputError
 from facelab.faces.align import transform_points
-from facelab.faces.detect import FaceDetector
+from facelab.faces.detect import Face, FaceDetector
 from facelab.faces.extract import SIDECAR, ExtractConfig, plan_extract, run_extract_job
+from facelab.faces.landmarks import Dlib68
 from facelab.io.image import read_image
 
 __all__ = ["RealFaces", "build_real_cache", "load_real_cache"]
@@ -93,23 +95,13 @@ class RealFaces:
         return np.flatnonzero(self.split == split)
 
 
-def _landmarks68() -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
-    """dlib's 68-point predictor as ``f(crop, box) -> (68, 2)``, or None without the extra."""
+def _landmarks68() -> Dlib68 | None:
+    """dlib's 68-point predictor, or None (with a warning) without the ``dlib`` extra."""
     try:
-        from facelab.faces.landmarks import Dlib68
-
-        backend = Dlib68()
+        return Dlib68()
     except ConfigError as exc:
         log.warning("dense landmarks: %s; the 68-point masks fall back to a mean face fitted to 5 points", exc)
         return None
-    predictor, dlib = backend._predictor, backend._dlib
-
-    def predict(crop: np.ndarray, box: np.ndarray) -> np.ndarray:
-        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        shape = predictor(np.ascontiguousarray(crop), dlib.rectangle(x1, y1, x2, y2))
-        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-
-    return predict
 
 
 def _group_split(names: Sequence[str], kinds: Sequence[str], val_fraction: float, seed: int) -> dict[str, str]:
@@ -196,7 +188,7 @@ def build_real_cache(
 
     # 1. find and align: extract outputs as they are, everything else through extract's jobs
     ready = [Path(p) for p in inputs if (Path(p) / SIDECAR).is_file()]
-    media = [p for p in inputs if (Path(p) / SIDECAR).is_file() is False]
+    media = [p for p in inputs if Path(p) not in ready]
     work = cache / "extract"
     jobs, skipped = plan_extract(media, work, every=every) if media else ([], [])
     for path, reason in skipped:
@@ -223,8 +215,7 @@ def build_real_cache(
         entries += _collect(folder, _read_sidecar(folder), spec, rel)
     if not entries:
         raise InputError(Path(str(inputs[0])) if inputs else cache, "no face found in any real input")
-    predict = _landmarks68() if dense else None
-    from facelab.detector.selfblend import mean_face68  # the fallback geometry lives with its user
+    dlib68 = _landmarks68() if dense else None
 
     n, s = len(entries), spec.size
     tmp = cache / (CROPS + ".tmp")
@@ -235,7 +226,8 @@ def build_real_cache(
         if img.shape[:2] != (s, s):
             img = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA if img.shape[0] > s else cv2.INTER_LINEAR)
         crops[i] = img
-        lm68[i] = predict(img, e["box"]) if predict is not None else mean_face68(e["lm5"])
+        # dlib starts from the crop's face box (the crop's MTCNN box; the score is not used)
+        lm68[i] = dlib68(img, [Face(e["box"], 1.0, e["lm5"])])[0] if dlib68 is not None else mean_face68(e["lm5"])
     crops.flush()
     del crops
     tmp.replace(cache / CROPS)
@@ -248,11 +240,11 @@ def build_real_cache(
     # 4. pack
     tmp_index = cache / "index.tmp.npz"
     np.savez(tmp_index, lm5=np.stack([e["lm5"] for e in entries]), lm68=lm68,
-             dense=np.full(n, predict is not None), group=np.array(groups), split=np.array([splits[g] for g in groups]),
+             dense=np.full(n, dlib68 is not None), group=np.array(groups), split=np.array([splits[g] for g in groups]),
              kind=np.array(kinds), source=np.array([e["source"] for e in entries]),
              frame=np.array([e["frame"] for e in entries], dtype=np.int64))
     tmp_index.replace(cache / INDEX)
-    meta_path.write_text(json.dumps({**settings, "dense": predict is not None}, indent=2) + "\n", encoding="utf-8")
+    meta_path.write_text(json.dumps({**settings, "dense": dlib68 is not None}, indent=2) + "\n", encoding="utf-8")
     faces = load_real_cache(cache)
     log.info("real-face cache %s: %d crops from %d groups (%d train, %d val crops)", cache, len(faces),
              len(set(groups)), len(faces.indices("train")), len(faces.indices("val")))
