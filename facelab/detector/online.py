@@ -85,9 +85,12 @@ class _Faces:
         j = int(self.indices[best])
         return self.crop(j), self.faces.lm68[j]
 
-    def fake(self, family: str, pos: int, rng: np.random.Generator) -> np.ndarray:
-        i = int(self.indices[pos])
-        img, lm = self.crop(i), self.faces.lm68[i]
+    def real(self, pos: int) -> np.ndarray:
+        return self.crop(int(self.indices[pos]))
+
+    def fake(self, family: str, pos: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A fake of ``family`` from ``img``, the crop at ``pos`` (read once by the caller)."""
+        lm = self.faces.lm68[int(self.indices[pos])]
         donor = self.donor(pos, rng) if family == "swap" else None
         if family == "swap" and donor is None:
             family = "sbi"  # a split with one group has no donor
@@ -124,8 +127,8 @@ class OnlineFakes(Dataset):
     def __getitem__(self, key: int) -> tuple[torch.Tensor, torch.Tensor]:
         pos, rng = item_rng(self.seed, key, len(self))
         family = self.families[int(rng.choice(len(self.families), p=self.p))]
-        real = self.data.crop(int(self.data.indices[pos]))
-        fake = self.data.fake(family, pos, rng)
+        real = self.data.real(pos)
+        fake = self.data.fake(family, pos, real, rng)
         pair = np.stack([self._augment(real, rng), self._augment(fake, rng)])
         return torch.from_numpy(pair), torch.tensor([0.0, 1.0])
 
@@ -147,7 +150,8 @@ class ValFakes(Dataset):
 
     def __getitem__(self, j: int) -> tuple[torch.Tensor, float, int]:
         pos, slot = divmod(int(j), 1 + len(self.families))
+        img = self.data.real(pos)
         if slot == 0:
-            return torch.from_numpy(self.data.crop(int(self.data.indices[pos]))), 0.0, -1
+            return torch.from_numpy(img), 0.0, -1
         rng = np.random.default_rng([self.seed, 7919, pos, slot])
-        return torch.from_numpy(self.data.fake(self.families[slot - 1], pos, rng)), 1.0, slot - 1
+        return torch.from_numpy(self.data.fake(self.families[slot - 1], pos, img, rng)), 1.0, slot - 1
