@@ -42,10 +42,10 @@ import numpy as np
 import torch
 
 from facelab.detector.cnn import load_classifier, read_checkpoint
-from facelab.detector.fuse import AGGREGATES, FusionConfig, aggregate_scores, recentre
+from facelab.detector.fuse import AGGREGATES, FusionConfig, track_cnn_probability
 from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.metrics import compute_metrics
-from facelab.detector.pipeline import DetectConfig, detect_files, make_detector, plausible_face  # noqa: F401
+from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
 from facelab.detector.realfaces import load_real_cache
 from facelab.detector.train import DetectorTrainConfig, train_detector
 
@@ -127,7 +127,7 @@ def frame_scores(results: list[Any]) -> list[dict[str, Any]]:
 
 
 def media_score(m: dict[str, Any], threshold: float, how: str) -> float | None:
-    vals = [aggregate_scores([recentre(p, threshold) for p in ps], how) for ps in m["tracks"].values() if ps]
+    vals = [track_cnn_probability(ps, threshold, how) for ps in m["tracks"].values() if ps]
     return max(vals) if vals else None
 
 
