@@ -160,7 +160,7 @@ def plausible_face(face: Face, min_score: float = 0.95) -> bool:
     le, re, nose, ml, mr = lm
     d = re - le
     iod = float(np.hypot(*d))
-    width = float(face.box[2] - face.box[0])
+    width = face.width
     if not (width > 0 and 0.2 <= iod / width <= 0.75):
         return False
     c, s_ = d / iod
@@ -197,7 +197,7 @@ class _TrackState:
         self.last = index
         self.frames += 1
         if face is not None:
-            self.widths.append(float(face.box[2] - face.box[0]))
+            self.widths.append(face.width)
 
     def check(self, face: Face) -> bool:
         """Count a detection the CNN would score; False (and not scored) when it is not face-like."""
