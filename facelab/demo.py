@@ -150,7 +150,7 @@ def _detect(detector: Any, media: list[Path], out: Path,
     write_json(results, out / "detect.json")
     write_html(results, out / "detect_report.html", title="facelab demo: detect")
     return [{"file": Path(r.path).name, "verdict": r.verdict, "fake_probability": r.fake_probability,
-             "error": r.error} for r in results]
+             "error": r.error, "cnn_weights": r.cnn.details.get("name") if r.cnn.ran else None} for r in results]
 
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:

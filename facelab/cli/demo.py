@@ -80,10 +80,9 @@ def demo(ctx: click.Context, out: Path, samples: Path | None, steps: int, overwr
     for d in summary["detect"]:
         p = "n/a" if d["fake_probability"] is None else f"{d['fake_probability']:.2f}"
         echo(ctx, f"detect {d['file']}: {d['verdict']} (fake probability {p})" + (f" error: {d['error']}" if d["error"] else ""))
-    from facelab import hub
-
-    if hub.bundled_path(hub.DEFAULT_DETECTOR) is not None:
-        echo(ctx, f"detect: the shipped CNN ({hub.DEFAULT_DETECTOR}, model card in docs/detect.md) and the "
+    cnn = next((d["cnn_weights"] for d in summary["detect"] if d.get("cnn_weights")), None)
+    if cnn is not None:
+        echo(ctx, f"detect: the shipped CNN ({cnn}, model card in docs/detect.md) and the "
                   "landmark-motion check; report in detect_report.html")
     else:
         echo(ctx, "detect: landmark-motion check only (the shipped CNN is in the repository's weights/ folder, "
