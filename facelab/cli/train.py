@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from facelab.cli.options import train_options
-from facelab.cli.ui import Globals, echo, train_with_bar
+from facelab.cli.ui import Globals, echo, progress_bar, train_with_bar
 from facelab.config import TRAIN_CONFIGS
 
 
@@ -237,7 +237,19 @@ def train_detector_command(ctx: click.Context, dataset: Path | None, out: Path, 
     kw["real"] = tuple(str(p) for p in kw["real"])
     cfg = DetectorTrainConfig(dataset=None if dataset is None else str(dataset), out=str(out), device=g.device, **kw)
     t0 = time.perf_counter()
-    run = train_with_bar(ctx, "detector", lambda on_step: train_detector(cfg, on_step=on_step))
+    faces_bar: dict[str, Any] = {}  # --real: finding and aligning the real faces, before the first step
+
+    def on_frames(n: int, total: int | None) -> None:
+        if "bar" not in faces_bar:
+            faces_bar["bar"] = progress_bar(ctx, total=total, unit="frame", desc="real faces")
+        faces_bar["bar"].update(n)
+
+    try:
+        run = train_with_bar(ctx, "detector", lambda on_step: train_detector(cfg, on_step=on_step,
+                                                                              on_frames=on_frames))
+    finally:
+        if "bar" in faces_bar:
+            faces_bar["bar"].close()
     best = run / "best.pt"
     summary = ""
     if best.is_file():

@@ -79,6 +79,7 @@ __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations",
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[dict[str, Any]], None]
+FramesCallback = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -309,11 +310,11 @@ def _dataset_data(cfg: DetectorTrainConfig) -> _Data:
                  CropDataset(root, val_rows, spec.size), spec, False, str(root), describe)
 
 
-def _real_data(cfg: DetectorTrainConfig) -> _Data:
+def _real_data(cfg: DetectorTrainConfig, on_frames: FramesCallback | None = None) -> _Data:
     """Real media: the cached real crops, each drawn with a fresh fake; val reals of unseen groups."""
     spec = CropSpec(cfg.crop_size, 0.3)
     cache = Path(cfg.real_cache) if cfg.real_cache else Path(cfg.out) / "reals"
-    faces = build_real_cache(cfg.real, cache, spec, seed=cfg.seed, device=cfg.device)
+    faces = build_real_cache(cfg.real, cache, spec, seed=cfg.seed, device=cfg.device, on_frames=on_frames)
     train_idx, val_idx = faces.indices("train"), faces.indices("val")
     if train_idx.size == 0 or val_idx.size == 0:
         raise InputError(cache, f"{train_idx.size} train and {val_idx.size} val crops; the real media need faces "
@@ -413,12 +414,14 @@ def _check_resumable(state: dict[str, Any], path: Path, cfg: DetectorTrainConfig
     return tr
 
 
-def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None) -> Path:
+def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None,
+                   on_frames: FramesCallback | None = None) -> Path:
     """Train the classifier of ``cfg`` and return the run folder (see the module docstring).
 
     ``on_step`` receives ``{"epoch", "iteration", "total", "losses": {"loss"}}`` after every
     step, the shape of :func:`facelab.translate.trainer.train`'s, so the CLI's progress bar
-    works for both.
+    works for both. ``on_frames(n, total)`` follows the real-face cache while it is built
+    (``real`` only; :func:`~facelab.detector.realfaces.build_real_cache`).
 
     Raises:
         InputError: a missing or unusable data set (no val split, one class in train), a run
@@ -436,7 +439,7 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
             log.info("removed %s, left by a run killed while writing it", stale)
 
     # 1. data
-    data = _real_data(cfg) if cfg.real else _dataset_data(cfg)
+    data = _real_data(cfg, on_frames) if cfg.real else _dataset_data(cfg)
     spec = data.spec
     loader_gen = torch.Generator()
     loader_gen.manual_seed(cfg.seed)
