@@ -17,6 +17,9 @@ Global options (`--device`, `-v`, `-q`) go before the command name.
 
 Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usage error;
 3 a batch job finished but some items failed (listed in the summary); 130 interrupted.
+A damaged video that is decoded through (`--on-damage skip`, the default) is a success with a
+warning (exit 0; the summary line, sidecar or JSON say what was lost); with `--on-damage fail` it
+is a failed item.
 """
 
 

@@ -16,7 +16,7 @@ from facelab.cli.ui import echo
 from facelab.config import CycleGANConfig, Pix2PixConfig
 from facelab.shard import Shard, input_key
 
-__all__ = ["SHARD_HELP", "ShardType", "provenance_options", "shard_jobs", "shard_option", "train_options"]
+__all__ = ["ON_DAMAGE_HELP", "SHARD_HELP", "ShardType", "on_damage_option", "provenance_options", "shard_jobs", "shard_option", "train_options"]
 
 # ---------------------------------------------------------------------------------------------
 # --shard I/N (docs/cluster.md)
@@ -52,6 +52,20 @@ def shard_jobs(ctx: click.Context, shard: Shard, inputs: Sequence[Path], jobs: l
     failures = [f for _, f in shard.select(failures, key=lambda f: input_key(f[0], inputs))]
     echo(ctx, f"shard {shard}: {len(jobs) + len(failures)} of {total} inputs")
     return jobs, failures
+
+
+# ---------------------------------------------------------------------------------------------
+# --on-damage skip|fail (facelab.io.decode)
+
+ON_DAMAGE_HELP = ("Damaged videos (corrupt packets, a cut-off file): skip decodes through the damage as ffmpeg "
+                  "does, keeps every frame that decodes and reports what was lost (summary, JSON); fail refuses "
+                  "the file with a one-line error and writes nothing for it.")
+
+
+def on_damage_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--on-damage skip|fail`` click option (parameter ``on_damage``)."""
+    return click.option("--on-damage", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+                        help=ON_DAMAGE_HELP)(fn)
 
 
 # ---------------------------------------------------------------------------------------------

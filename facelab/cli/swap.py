@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import provenance_options, shard_jobs, shard_option
+from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.errors import ConfigError, as_item_error
 from facelab.shard import Shard
@@ -19,6 +19,7 @@ from facelab.shard import Shard
 if TYPE_CHECKING:
     from facelab.faces.blend import BlendMode
     from facelab.faces.color import ColorMethod
+    from facelab.io.decode import OnDamage
 
 EXAMPLES = """
 \b
@@ -75,6 +76,7 @@ every output, as one run would (docs/cluster.md).
               help="Videos: between full detections, re-detect each tracked face with MTCNN's O-Net at its last box "
                    "(optical flow for faces it loses); --no-refine: optical flow only.")
 @provenance_options
+@on_damage_option
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @click.option("--resume", is_flag=True, help="Skip targets whose output and sidecar already exist; redo the rest.")
 @shard_option
@@ -82,7 +84,7 @@ every output, as one run would (docs/cluster.md).
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
          out: Path, largest: bool, track: int | None, blend: BlendMode, color: ColorMethod, size: int, margin: float, erode: float,
          feather: float, landmarks: str, mask: str, detect_every: int, refine: bool, label: bool, watermark: str | None,
-         overwrite: bool, resume: bool, shard: Shard | None) -> None:
+         on_damage: str, overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
 
     One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity,
@@ -155,6 +157,7 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     selection = Selection(largest=largest, track=track)
     failed: list[tuple[Path, str]] = list(failures)
     frames = faces = changed = 0
+    warned: list[tuple[Path, str]] = []
     t0 = time.perf_counter()
     files_bar = tqdm(total=len(todo), unit="file", desc="swap", disable=g.verbosity < 0 or len(todo) < 2,
                      dynamic_ncols=True)
@@ -175,7 +178,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
             else:
                 rec = swap_video_file(face_source, job.src, job.dst, detector, settings, selection=selection,
                                       detect_every=detect_every, refine=refine, overwrite=replace, label=label,
-                                      watermark=watermark, on_frame=on_frame)
+                                      watermark=watermark, on_damage=cast("OnDamage", on_damage),
+                                      on_frame=on_frame)
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(job.src, exc)
             failed.append((job.src, str(exc)))
@@ -190,6 +194,10 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
             bar.close()
             files_bar.update(1)
         frames += rec.frames_total
+        for warning in rec.warnings:
+            warned.append((job.src, warning))
+            if len(todo) > 1:
+                tqdm.write(f"warning: {job.src}: {warning}", file=sys.stderr)
         changed += sum(1 for f in rec.frames if f["faces"])
         faces += sum(len(f["faces"]) for f in rec.frames)
         if len(jobs) > 1:
@@ -200,11 +208,13 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     if len(jobs) == 1 and not failed and todo:
         rate = f", {frames / dt:.1f} frames/s" if jobs[0].kind == "video" else ""
         echo(ctx, f"swapped {faces} faces in {changed} of {frames} frames in {dt:.1f}s{rate} -> {out} "
-                  f"(sidecar {out.name}.json)")
+                  f"(sidecar {out.name}.json)" + "".join(f"; WARNING: {w}" for _, w in warned))
     else:
         echo(ctx, f"swapped {faces} faces in {changed} of {frames} frames of {ok} of {len(todo) + len(failures)} "
                   f"targets in {dt:.1f}s -> {out}" + (f"; {len(done_before)} finished before" if done_before else "")
-                  + (f"; {len(failed)} failed" if failed else ""))
+                  + (f"; {len(failed)} failed" if failed else "")
+                  + (f"; WARNING: {len({p for p, _ in warned})} damaged inputs (see above and the sidecars)"
+                     if warned else ""))
     if failed:
         for path, reason in failed:
             echo(ctx, f"  failed: {path}: {reason}", err=True)

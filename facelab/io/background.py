@@ -104,7 +104,7 @@ def prefetch(items: Iterable[T], depth: int = 4, *, name: str = "facelab-prefetc
 
 
 class BackgroundWriter(Generic[T]):
-    """Wrap a writer (``write(frame)``, ``close()``, ``abort()``) so frames are written in a thread.
+    """Wrap a writer (``write(frame[, time])``, ``close()``, ``abort()``) so frames are written in a thread.
 
     Args:
         writer: e.g. a :class:`~facelab.io.video.VideoWriter`.
@@ -127,13 +127,17 @@ class BackgroundWriter(Generic[T]):
 
     def _run(self) -> None:
         while True:
-            frame = self._q.get()
-            if frame is _END:
+            item = self._q.get()
+            if item is _END:
                 return
             if self._error is not None or self._stop.is_set():
                 continue  # drain: after an error (raised by the caller's next call) or an abort
+            frame, time = item
             try:
-                self.writer.write(frame)  # type: ignore[attr-defined]
+                if time is None:
+                    self.writer.write(frame)  # type: ignore[attr-defined]
+                else:
+                    self.writer.write(frame, time)  # type: ignore[attr-defined]
             except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
                 self._error = exc
 
@@ -150,12 +154,12 @@ class BackgroundWriter(Generic[T]):
             self._q.put(_END)
             self._thread.join()
 
-    def write(self, frame: np.ndarray) -> None:
-        """Queue one frame (blocks while ``depth`` frames are waiting)."""
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Queue one frame, with its time when given (blocks while ``depth`` frames are waiting)."""
         if self._finished:
             raise RuntimeError("the writer is closed")
         self._raise()
-        self._q.put(frame)
+        self._q.put((frame, time))
 
     def close(self) -> None:
         """Write what is queued, then close the writer; raises the thread's error if there was one."""

@@ -23,10 +23,15 @@ Decisions (the what and the why):
       in browsers and most phones. :class:`VideoWriter` pads the bottom row / right column by
       repeating the edge pixels to the next even size and logs a warning, so nothing of the
       picture is lost; even sizes (nearly every real video) come out exactly as given.
-    * Truncated files: :func:`probe_video` refuses an MP4 whose index points past the end of the
-      file, or which has no index at all. Damage that only shows while decoding makes
-      :class:`VideoReader` raise when no frame could be decoded, and otherwise log a warning and
-      stop, leaving ``reader.truncated`` set, so frames already handed out are not wasted.
+    * Damaged and truncated files: :func:`probe_video` refuses an MP4 whose index points past
+      the end of the file, or which has no index at all. Damage inside the file is decoded
+      through as ``ffmpeg`` does (:mod:`facelab.io.decode`): a rejected packet costs that frame,
+      not the rest of the video, and ``reader.damage`` tells what was lost and where.
+      ``on_damage="fail"`` refuses such a file instead. :class:`VideoReader` raises only when no
+      frame decodes at all.
+    * Timeline: :meth:`VideoReader.timed_frames` gives each frame's time and
+      :meth:`VideoWriter.write` takes it, so outputs keep the input's timestamps (variable
+      frame rates, and gaps where frames were lost), and the copied audio stays in sync.
     * Audio: :class:`VideoWriter` copies the audio of ``audio_from`` without re-encoding where the
       output container can hold its codec, and keeps its offset to the first video frame (lip
       sync). The rules are in :mod:`facelab.io.audio`.
@@ -54,6 +59,7 @@ from av.video.stream import VideoStream
 
 from facelab.errors import InputError, OutputError
 from facelab.io.audio import AudioCopier, write_audio
+from facelab.io.decode import ON_DAMAGE, Damage, FrameDecoder, OnDamage
 from facelab.io.media import (
     check_output_path,
     ff_message,
@@ -135,26 +141,33 @@ class VideoReader:
         path: the video file. It is probed at once (:func:`probe_video`), so a bad file fails here.
         every: yield only frames ``0, every, 2 * every, ...`` (the others are decoded, which the
             codec needs, but not converted).
+        on_damage: ``"skip"`` decodes through damage and records it in :attr:`damage`;
+            ``"fail"`` raises :class:`InputError` at the first sign of it.
 
     Attributes:
         info: the :class:`VideoInfo` of the file.
         frames_decoded: frames decoded during the last iteration (yielded or skipped).
-        truncated: set when the last iteration stopped early on a decoding error, or ended well
-            short of the frame count in the index.
+        damage: the :class:`~facelab.io.decode.Damage` record of the last iteration (complete
+            once it has ended): frames lost, where, packets skipped, truncation.
+        truncated: set when the last iteration ended short of the frame count in the index.
 
     Raises:
-        InputError: from :func:`probe_video`; or while iterating, when decoding fails before any
-            frame was decoded. A failure after that logs a warning and ends the iteration.
+        InputError: from :func:`probe_video`; while iterating, when no frame decodes at all, or
+            (``on_damage="fail"``) at the first damage.
     """
 
-    def __init__(self, path: str | Path, *, every: int = 1) -> None:
+    def __init__(self, path: str | Path, *, every: int = 1, on_damage: OnDamage = "skip") -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        if on_damage not in ON_DAMAGE:
+            raise ValueError(f"on_damage must be one of {ON_DAMAGE}, got {on_damage!r}")
         self.path = Path(path)
         self.every = int(every)
+        self.on_damage: OnDamage = on_damage
         self.info: VideoInfo = probe_video(self.path)
         self.frames_decoded = 0
         self.truncated = False
+        self.damage = Damage()
         self._open: set[av.container.InputContainer] = set()
 
     def __enter__(self) -> VideoReader:
@@ -176,11 +189,22 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Yield frames ``(H, W, 3)`` uint8 RGB (every ``every``-th one)."""
-        for _, frame in self.frames_with_index():
+        for _, _, frame in self.timed_frames():
             yield frame
 
     def frames_with_index(self) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield ``(index, frame)``: the frame's 0-based position in the file and the frame."""
+        """Yield ``(index, frame)``: the frame's 0-based position among the decoded frames."""
+        for index, _, frame in self.timed_frames():
+            yield index, frame
+
+    def timed_frames(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """Yield ``(index, seconds, frame)`` for every decodable frame (every ``every``-th one).
+
+        ``index`` counts decoded frames from 0; ``seconds`` is the frame's presentation time from
+        the start of the stream, so a writer given it keeps the input's timeline (variable frame
+        rates, and the gaps left by frames lost to damage). Damage is decoded through or refused
+        as ``on_damage`` says (:mod:`facelab.io.decode`); :attr:`damage` tells what was lost.
+        """
         self.frames_decoded = 0
         self.truncated = False
         container = open_input(self.path)
@@ -188,43 +212,26 @@ class VideoReader:
         try:
             stream = video_stream(container, self.path)
             stream.thread_type = "AUTO"
-            decoded = container.decode(stream)
+            decoder = FrameDecoder(
+                container,
+                stream,
+                self.path,
+                fps=self.info.fps,
+                expected=self.info.frame_count,
+                expected_exact=self.info.frame_count_exact,
+                on_damage=self.on_damage,
+            )
+            self.damage = decoder.damage
             index = 0
-            while True:
-                try:
-                    frame = next(decoded)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError as exc:
-                    if index == 0:
-                        raise InputError(
-                            self.path, f"cannot decode the video ({ff_message(exc)})"
-                        ) from None
-                    self.truncated = True
-                    log.warning(
-                        "%s: decoding stopped after %d frames (%s); the file is truncated or "
-                        "corrupt, the rest is skipped",
-                        self.path,
-                        index,
-                        ff_message(exc),
-                    )
-                    break
+            for t, frame in decoder:
                 self.frames_decoded = index + 1
                 if index % self.every == 0:
-                    yield index, _to_rgb(frame, self.info.rotation)
+                    yield index, t, _to_rgb(frame, self.info.rotation)
                 index += 1
-            expected = self.info.frame_count
-            # An estimate (from the duration) is only trusted to about 10 %.
-            share = 0.98 if self.info.frame_count_exact else 0.9
-            if not self.truncated and expected and index < expected * share - 1:
-                self.truncated = True
-                log.warning(
-                    "%s: only %d of the %s%d frames could be decoded (truncated?)",
-                    self.path,
-                    index,
-                    "" if self.info.frame_count_exact else "about ",
-                    expected,
-                )
+            if index == 0:
+                detail = f" ({self.damage.errors[0]})" if self.damage.errors else ""
+                raise InputError(self.path, f"cannot decode the video: no frame decodes{detail}")
+            self.truncated = self.damage.truncated
         finally:
             container.close()
             self._open.discard(container)
@@ -354,6 +361,7 @@ class VideoWriter:
         self._tb = Fraction(1, 1)
         self._ticks_per_frame = 1
         self._offset_ticks = 0
+        self._last_pts: int | None = None
 
     # ---- context manager -------------------------------------------------------------------
 
@@ -373,8 +381,15 @@ class VideoWriter:
 
     # ---- public ----------------------------------------------------------------------------
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one uint8 ``(H, W, 3)`` RGB frame (the size must match ``size``)."""
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Append one uint8 ``(H, W, 3)`` RGB frame (the size must match ``size``).
+
+        ``time``: when the frame is shown, in seconds from the first frame of the input
+        (:meth:`VideoReader.timed_frames`); None places it one frame after the previous one.
+        Giving the input's times keeps its timeline: variable frame rates, and gaps where frames
+        were lost. Times must increase; one that does not (or that lands on the previous frame's
+        tick) is moved one tick after it.
+        """
         if self._done:
             raise RuntimeError(f"{self.path}: the writer is closed")
         if (
@@ -414,7 +429,15 @@ class VideoWriter:
                 dst_colorspace=self._sws_colorspace,
                 dst_color_range=ColorRange.MPEG,
             )
-            vf.pts = self._offset_ticks + self.frames_written * self._ticks_per_frame
+            if time is None:
+                pts = (self._last_pts + self._ticks_per_frame if self._last_pts is not None
+                       else self._offset_ticks)
+            else:
+                pts = self._offset_ticks + int(round(time / self._tb))
+            if self._last_pts is not None and pts <= self._last_pts:
+                pts = self._last_pts + 1
+            self._last_pts = pts
+            vf.pts = pts
             vf.time_base = self._tb
             self._mux_video(self._vstream.encode(vf))
         except av.error.FFmpegError as exc:

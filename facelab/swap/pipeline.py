@@ -35,6 +35,7 @@ from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.image import read_image, write_image
+from facelab.io.decode import OnDamage
 from facelab.io.video import VideoReader, VideoWriter
 from facelab.provenance import draw_watermark, synthetic_label
 from facelab.swap.oneshot import FaceSource, SwapSettings, swap_face
@@ -74,6 +75,20 @@ class SwapRecord:
     frames_total: int = 0
     seconds: float = 0.0
     watermark: str | None = None
+    damage: dict[str, Any] | None = None
+    passed_through: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What went wrong with the input, for the sidecar and the summary line."""
+        out = []
+        if self.damage is not None and self.damage.get("description"):
+            out.append(str(self.damage["description"]))
+        if self.passed_through:
+            first = self.passed_through[0]
+            out.append(f"{len(self.passed_through)} frames could not be processed and are copied unchanged "
+                       f"(first: frame {first['frame']}: {first['error']})")
+        return out
 
     def to_json(self) -> dict[str, Any]:
         changed = [f for f in self.frames if f["faces"]]
@@ -82,7 +97,16 @@ class SwapRecord:
                 "selection": self.selection, "watermark": self.watermark,
                 "frames_total": self.frames_total, "frames_changed": len(changed),
                 "faces_changed": sum(len(f["faces"]) for f in changed), "seconds": round(self.seconds, 3),
-                "frames": changed}
+                **self._damage_json(), "frames": changed}
+
+    def _damage_json(self) -> dict[str, Any]:
+        if self.kind != "video":
+            return {}
+        d = dict(self.damage or {})
+        d.pop("description", None)
+        return {"warnings": self.warnings, "frames_lost_to_damage": int(d.pop("frames_lost_to_damage", 0)),
+                "frames_passed_through": len(self.passed_through),
+                "passed_through": self.passed_through[:100], "damage": d}
 
 
 def synthetic_metadata(source: FaceSource) -> dict[str, str]:
@@ -179,9 +203,15 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
 def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), detect_every: int = 5, refine: bool = True,
                     overwrite: bool = False,
-                    label: bool = True, watermark: str | None = None,
+                    label: bool = True, watermark: str | None = None, on_damage: OnDamage = "skip",
                     on_frame: Callable[[int, int | None], None] | None = None) -> SwapRecord:
-    """Swap faces in every frame of a video, streaming; same frame count, fps and size; audio copied.
+    """Swap faces in every frame of a video, streaming; same size, timestamps and audio.
+
+    Every frame that decodes is written, at its input time, so the output keeps the input's
+    timeline and lip sync; frames lost to damage in the input (:mod:`facelab.io.decode`) are
+    reported in the record (``damage``), not invented. A frame whose face step fails (a garbage
+    frame decoded from damaged data) is written unchanged and listed in ``passed_through``.
+    ``on_damage="fail"`` refuses a damaged input instead (InputError, no output).
 
     ``watermark``: text drawn on every frame (:func:`facelab.provenance.draw_watermark`).
     ``detect_every``, ``refine``: full MTCNN every k frames; in between, O-Net re-detection of
@@ -194,34 +224,54 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                         watermark=watermark)
     backend = _dense_backend(settings)
     mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
-    with VideoReader(src) as reader:
+    with VideoReader(src, on_damage=on_damage) as reader:
         info = reader.info
-        tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
-                              refine=refine and detect_every > 1)
+
+        def new_tracker() -> FaceTracker:
+            return FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
+                               refine=refine and detect_every > 1)
+
+        tracker = new_tracker()
         # decoding runs one thread ahead and encoding one thread behind the swap (facelab.io.background)
         with BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
                                           overwrite=overwrite, metadata=synthetic_metadata(source) if label else None)
                               ) as writer:
-            for index, frame in prefetch(reader.frames_with_index()):
-                # 1. track (detect every k frames, O-Net or flow in between, smoothing)
-                tracked = selection.pick([(t.track_id, t.face) for t in tracker.update(frame)])
-                # 2. swap each chosen face
-                entries = []
-                for tid, face in tracked:
-                    dense = backend(frame, [face])[0] if backend is not None else None
-                    frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask, dense=dense)
-                    entries.append(_face_entry(tid, face, source, settings))
-                record.frames.append({"frame": index, "faces": entries})
-                # 3. encode
-                writer.write(frame if watermark is None else draw_watermark(frame, watermark))
+            for index, t, frame in prefetch(reader.timed_frames()):
+                original, entries = frame, []
+                try:
+                    # 1. track (detect every k frames, O-Net or flow in between, smoothing)
+                    tracked = selection.pick([(tr.track_id, tr.face) for tr in tracker.update(frame)])
+                    # 2. swap each chosen face
+                    for tid, face in tracked:
+                        dense = backend(frame, [face])[0] if backend is not None else None
+                        frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask, dense=dense)
+                        entries.append(_face_entry(tid, face, source, settings))
+                except Exception as exc:  # noqa: BLE001 - a frame that breaks the face step is kept as it is
+                    # Why so broad: a frame decoded from damaged data can break any numeric step
+                    # (OpenCV asserts, singular matrices, NaNs). The user's video must not lose the
+                    # frame; it is written unchanged, counted and named in the sidecar.
+                    log.debug("%s: frame %d: face step failed", src, index, exc_info=True)
+                    record.passed_through.append({"frame": index, "time": round(t, 3),
+                                                  "error": f"{type(exc).__name__}: {exc}"[:200]})
+                    frame, entries = original, []
+                    tracker = new_tracker()  # its state may be half-updated
+                record.frames.append({"frame": index, "time": round(t, 3), "faces": entries})
+                # 3. encode, at the input's time
+                writer.write(frame if watermark is None else draw_watermark(frame, watermark), t)
                 record.frames_total += 1
                 if on_frame is not None:
                     on_frame(record.frames_total, info.frame_count or None)
             if record.frames_total == 0:
                 raise InputError(src, "video has no decodable frames")
+            record.damage = _damage_record(reader)
     record.seconds = time.perf_counter() - t0
     _write_sidecar(record, dst)
     return record
+
+
+def _damage_record(reader: VideoReader) -> dict[str, Any]:
+    """The reader's damage counts for the sidecar, with its one-line description."""
+    return {**reader.damage.to_json(), "description": reader.damage.describe()}
 
 
 def frames_per_second(record: SwapRecord) -> float:
