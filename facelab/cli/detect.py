@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import shard_option
+from facelab.cli.options import on_damage_option, shard_option
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.shard import Shard, input_key
 
@@ -86,6 +86,7 @@ SLURM job-array recipe.
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from its journal: skip inputs it already analysed.")
 @shard_option
+@on_damage_option
 @click.option("--merge", is_flag=True,
               help="Merge finished shards instead of analysing: the arguments are the --json files (and "
                    "--report pages) of all --shard runs; writes --json/--csv/--report for the whole.")
@@ -93,7 +94,8 @@ SLURM job-array recipe.
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
            detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
-           batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
+           batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, on_damage: str,
+           merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (the shipped detector,
@@ -150,7 +152,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                        window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
                        cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
-                       fusion=fusion)
+                       fusion=fusion, on_damage=on_damage)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -175,6 +177,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     if journal is not None and len(todo) < len(files):
         echo(ctx, f"resume: {len(files) - len(todo)} of {len(files)} inputs already analysed ({journal.path})")
     done = failed = 0
+    damaged: list[str] = []
     bar = tqdm(unit="frame", desc="detect", dynamic_ncols=True, disable=quiet or not todo)
     t0 = time.perf_counter()
 
@@ -202,6 +205,9 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                 prob = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
                 tqdm.write(f"{r.path}: {r.verdict} (fake probability {prob})"
                            + (f": {r.reasons[0]}" if r.reasons else ""))
+            if r.error is None and r.damaged:
+                damaged.append(r.warnings[0] if r.warnings else f"{r.path}: damaged")
+                tqdm.write(f"warning: {r.path}: {damaged[-1]}", file=sys.stderr)
     except BaseException:  # Ctrl-C, a crash: the journal keeps what finished, for --resume
         if journal is not None:
             journal.close()
@@ -218,7 +224,9 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     failed += len(skipped)
     written = ", ".join(str(p) for p in outs)
     echo(ctx, f"analysed {done} of {done + failed} inputs in {time.perf_counter() - t0:.1f}s"
-              + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else ""))
+              + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else "")
+              + (f"; WARNING: {damaged[0]}" if len(damaged) == 1
+                 else f"; WARNING: {len(damaged)} damaged inputs (listed above)" if damaged else ""))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if done == 0 else EXIT_PARTIAL)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from facelab.cli.options import on_damage_option
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 
 EXAMPLES_EXTRACT = """
@@ -43,11 +44,12 @@ box, landmarks, score and the 2x3 image->crop matrix M of every crop). See docs/
               help="Smooth landmarks over time (One-Euro filter) before aligning video frames.")
 @click.option("--format", "image_ext", type=click.Choice(["png", "jpg"]), default="png", show_default=True,
               help="Crop file format.")
+@on_damage_option
 @click.option("--overwrite", is_flag=True, help="Replace earlier extract outputs of the same inputs.")
 @click.pass_context
 def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, margin: float, every: int,
             max_faces: int | None, min_size: float, detect_every: int, smooth: bool, image_ext: str,
-            overwrite: bool) -> None:
+            on_damage: str, overwrite: bool) -> None:
     """Detect, track and align faces in videos, photos and folders; save the crops with a JSON sidecar.
 
     Faces are found with MTCNN, followed across video frames (stable track ids), aligned to the
@@ -71,12 +73,17 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
             tqdm.write(f"error: {result.job.source}: {result.error}", file=sys.stderr)
         for path, reason in result.failures:
             tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+        for warning in result.warnings:
+            warned.append(warning)
+            tqdm.write(f"warning: {result.job.source}: {warning}", file=sys.stderr)
 
+    warned: list[str] = []
     t0 = time.perf_counter()
     try:
         summary = run_extract(list(inputs), out, size=size, margin=margin, every=every, max_faces=max_faces,
                               min_size=min_size, detect_every=detect_every, smooth=smooth,
                               image_ext=image_ext, overwrite=overwrite,  # type: ignore[arg-type]
+                              on_damage=on_damage,  # type: ignore[arg-type]
                               device=g.device if g is not None else "auto", on_frames=on_frames,
                               on_result=on_result)
     finally:
@@ -87,6 +94,8 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
     failed = summary.failed
     echo(ctx, f"extracted {summary.crops} faces from {summary.succeeded} of {n_inputs} inputs "
               f"({summary.frames} frames/photos) in {time.perf_counter() - t0:.1f}s -> {out}"
-              + (f"; {len(failed)} failed" if failed else ""))
+              + (f"; {len(failed)} failed" if failed else "")
+              + (f"; WARNING: {warned[0]}" if len(warned) == 1
+                 else f"; WARNING: {len(warned)} damaged inputs (listed above)" if warned else ""))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if summary.succeeded == 0 else EXIT_PARTIAL)

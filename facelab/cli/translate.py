@@ -8,14 +8,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import provenance_options, shard_jobs, shard_option
+from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, download_bar, echo, progress_bar
 from facelab.errors import as_item_error
 from facelab.shard import Shard
+
+if TYPE_CHECKING:
+    from facelab.io.decode import OnDamage
 
 EXAMPLES_TRANSLATE = """
 \b
@@ -54,11 +58,12 @@ Examples:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (inputs are never overwritten).")
 @shard_option
 @provenance_options
+@on_damage_option
 @click.pass_context
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
               direction: str, size: str | None, batch_size: int | None, inference: str, seed: int | None,
               image_ext: str | None, amp: bool | None, overwrite: bool, shard: Shard | None, label: bool,
-              watermark: str | None) -> None:
+              watermark: str | None, on_damage: str) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.
 
     Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output. Outputs
@@ -87,6 +92,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
                          amp=amp, download_progress=download_bar(ctx))
     failed: list[tuple[Path, str]] = list(failures)
     frames, t0 = 0, time.perf_counter()
+    warned: list[tuple[Path, str]] = []
     bar = progress_bar(ctx, total=len(jobs), unit="file", desc="translate", disable=len(jobs) == 1)
     for job in jobs:
         fbar = None
@@ -100,8 +106,12 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
 
         try:
             result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
-                             label=label, watermark=watermark)
+                             label=label, watermark=watermark, on_damage=cast("OnDamage", on_damage))
             frames += result.frames
+            for warning in result.warnings:
+                warned.append((job.src, warning))
+                if len(jobs) > 1:
+                    tqdm.write(f"warning: {job.src}: {warning}", file=sys.stderr)
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(job.src, exc)
             failed.append((job.src, str(exc)))
@@ -114,7 +124,9 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     ok = len(jobs) - (len(failed) - len(failures))
     dt = time.perf_counter() - t0
     echo(ctx, f"translated {ok} of {len(jobs) + len(failures)} inputs ({frames} images/frames) in {dt:.1f}s "
-              f"-> {out}" + (f"; {len(failed)} failed" if failed else ""))
+              f"-> {out}" + (f"; {len(failed)} failed" if failed else "")
+              + (f"; WARNING: {warned[0][1]}" if len(jobs) == 1 and warned
+                 else f"; WARNING: {len(warned)} damaged inputs (listed above)" if warned else ""))
     if failed:
         for path, reason in failed:
             echo(ctx, f"  failed: {path}: {reason}", err=True)

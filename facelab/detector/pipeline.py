@@ -85,6 +85,8 @@ class DetectConfig:
         cnn, landmarks: switch either signal off.
         gradcam: compute Grad-CAM maps for the report's suspicious frames.
         fusion: how the signals combine.
+        on_damage: damaged videos: ``"skip"`` analyses every frame that decodes and reports the
+            damage; ``"fail"`` refuses the file (:mod:`facelab.io.decode`).
     """
 
     stride: int = 5
@@ -100,6 +102,7 @@ class DetectConfig:
     landmarks: bool = True
     gradcam: bool = True
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    on_damage: str = "skip"
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -421,7 +424,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     from facelab.detector.landmark_motion import MotionExtractor
 
     timings: dict[str, float] = {}
-    reader = VideoReader(path)
+    reader = VideoReader(path, on_damage="fail" if cfg.on_damage == "fail" else "skip")
     info = reader.info
     fps = float(info.fps) if info.fps else None
     tracker = FaceTracker(detector, detect_every=cfg.detect_every, fps=fps or 30.0, min_size=cfg.min_size,
@@ -435,7 +438,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     t_start = time.perf_counter()
     with reader:
         # "decode": time spent waiting for the decoder thread, which runs up to 4 frames ahead
-        for index, frame in _timed(prefetch(reader.frames_with_index()), timings, "decode"):
+        for index, t_frame, frame in _timed(prefetch(reader.timed_frames()), timings, "decode"):
             t0 = time.perf_counter()
             tracked = tracker.update(frame)
             timings["detect_track"] = timings.get("detect_track", 0.0) + time.perf_counter() - t0
@@ -444,7 +447,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
             for tf in tracked:
                 states.setdefault(tf.track_id, _TrackState(tf.track_id, cfg.top_k)).seen(index, tf.raw)
                 records[(index, tf.track_id)] = FrameRecord(
-                    frame=index, time=index / fps if fps else None, track=tf.track_id,
+                    frame=index, time=t_frame, track=tf.track_id,
                     box=[float(v) for v in tf.raw.box], detected=tf.detected)
             if extractor is not None:
                 t0 = time.perf_counter()
@@ -460,7 +463,8 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
             timings["cnn"] = batcher.seconds
     if analysed == 0:
         raise InputError(path, "no frame could be decoded")
-    warnings = [f"decoding stopped early at frame {analysed} (truncated file?)"] if reader.truncated else []
+    damage = reader.damage
+    warnings = [f"{damage.describe()}; {analysed} frames were analysed"] if damage.damaged else []
 
     t0 = time.perf_counter()
     sequences = extractor.sequences() if extractor is not None else {}
@@ -489,7 +493,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     return _media(path, "video", cfg, tracks, sorted(records.values(), key=lambda r: (r.frame, r.track)),
                   classifier, cnn_skipped, media_motion, frames_total=info.frame_count or analysed,
                   frames_analysed=analysed, frames_with_face=with_face, width=info.width, height=info.height,
-                  fps=fps, timings=timings, warnings=warnings)
+                  fps=fps, timings=timings, warnings=warnings, damage=damage.to_json())
 
 
 def _media_signal(signals: list[SignalResult], skipped: str | None, default: str) -> SignalResult:
@@ -504,7 +508,8 @@ def _media_signal(signals: list[SignalResult], skipped: str | None, default: str
 def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], frames: list[FrameRecord],
            classifier: CropClassifier | None, cnn_skipped: str | None, motion: SignalResult, *, frames_total: int,
            frames_analysed: int, frames_with_face: int, width: int, height: int, fps: float | None,
-           timings: dict[str, float], warnings: list[str] | None = None) -> MediaResult:
+           timings: dict[str, float], warnings: list[str] | None = None,
+           damage: dict[str, Any] | None = None) -> MediaResult:
     p, verdict, reasons = fuse_media(tracks, cfg.fusion)
     cnn = _media_signal([t.cnn for t in tracks], None if classifier is not None else (cnn_skipped or NO_CNN_HINT),
                         NO_CNN_HINT if classifier is None else "no face was scored")
@@ -514,7 +519,7 @@ def _media(path: Path, kind: str, cfg: DetectConfig, tracks: list[TrackResult], 
         path=str(path), kind=kind, verdict=verdict, fake_probability=p, reasons=reasons, cnn=cnn, motion=motion,
         face_found_rate=frames_with_face / max(frames_analysed, 1), frames_total=frames_total,
         frames_analysed=frames_analysed, width=int(width), height=int(height), fps=fps, tracks=tracks,
-        frames=frames, warnings=list(warnings or []), settings=cfg.to_dict(), timings=timings)
+        frames=frames, warnings=list(warnings or []), settings=cfg.to_dict(), timings=timings, damage=damage)
 
 
 def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: FaceFinder,

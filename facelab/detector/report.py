@@ -450,6 +450,13 @@ def _facts(m: MediaResult) -> str:
                                if _finite(m.face_found_rate) else "\u2014")]
     if m.kind == "video":
         rows.append(("frames", f"{m.frames_analysed} analysed of {m.frames_total}"))
+        lost = int((m.damage or {}).get("frames_lost_to_damage") or 0)
+        if m.damage is not None and (lost or m.damage.get("damaged_packets") or m.damage.get("truncated")):
+            spans = ", ".join(f"{r['start_s']:.2f}\u2013{r['end_s']:.2f} s" if r["frames"] > 1 else f"{r['start_s']:.2f} s"
+                              for r in (m.damage.get("lost_ranges") or [])[:8])
+            rows.append(("damage", f"{lost} frames lost" + (f" at {spans}" if spans else "")
+                         + f"; {m.damage.get('damaged_packets', 0)} damaged packets skipped"
+                         + ("; file cut off" if m.damage.get("truncated") else "")))
         rows.append(("fps", f"{m.fps:.3f}".rstrip("0").rstrip(".") if _finite(m.fps) else "\u2014"))
     rows.append(("size", f"{m.width} \u00d7 {m.height} px"))
     if m.timings:

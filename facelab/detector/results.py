@@ -156,6 +156,14 @@ class MediaResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    damage: dict[str, Any] | None = None  # videos: facelab.io.decode.Damage.to_json()
+
+    @property
+    def damaged(self) -> bool:
+        """Whether the input was damaged (frames lost, packets skipped, cut off, concealed)."""
+        d = self.damage or {}
+        return bool(d.get("frames_lost_to_damage") or d.get("damaged_packets") or d.get("truncated")
+                    or d.get("frames_concealed"))
 
     def to_json(self) -> dict[str, Any]:
         from facelab import __version__
@@ -179,6 +187,8 @@ class MediaResult:
             "tracks": [t.to_json() for t in self.tracks],
             "per_frame": [f.to_json() for f in self.frames],
             "warnings": list(self.warnings),
+            "frames_lost_to_damage": int((self.damage or {}).get("frames_lost_to_damage", 0)),
+            "damage": self.damage,
             "settings": self.settings,
             "timings": {k: _r(v) for k, v in self.timings.items()},
         }

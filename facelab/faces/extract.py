@@ -90,6 +90,8 @@ class ExtractConfig:
         smooth: One-Euro smoothing of the landmarks used for alignment (videos only).
         border: how :func:`~facelab.faces.align.align_face` fills pixels outside the frame.
         image_ext: ``png`` (lossless) or ``jpg`` (quality 95).
+        on_damage: damaged videos: ``skip`` decodes through the damage and records it in the
+            sidecar; ``fail`` refuses the video (:mod:`facelab.io.decode`).
     """
 
     size: int = 256
@@ -101,6 +103,7 @@ class ExtractConfig:
     smooth: bool = True
     border: Literal["reflect", "replicate", "constant"] = "reflect"
     image_ext: Literal["png", "jpg"] = "png"
+    on_damage: Literal["skip", "fail"] = "skip"
 
     def __post_init__(self) -> None:
         if self.size < 16:
@@ -113,6 +116,8 @@ class ExtractConfig:
             raise ConfigError(f"--max-faces must be at least 1, got {self.max_faces}")
         if self.image_ext not in ("png", "jpg"):
             raise ConfigError(f"image_ext must be png or jpg, got {self.image_ext!r}")
+        if self.on_damage not in ("skip", "fail"):
+            raise ConfigError(f"on_damage must be skip or fail, got {self.on_damage!r}")
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ class InputResult:
     seconds: float = 0.0
     error: str | None = None
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -288,6 +294,7 @@ def extract(
     smooth: bool = True,
     border: Literal["reflect", "replicate", "constant"] = "reflect",
     image_ext: Literal["png", "jpg"] = "png",
+    on_damage: Literal["skip", "fail"] = "skip",
     overwrite: bool = False,
     detector: Detector | None = None,
     device: str = "auto",
@@ -299,8 +306,8 @@ def extract(
     Args:
         inputs: video files, photo files and folders (searched recursively).
         out_dir: the output folder (created).
-        size, margin, every, max_faces, min_size, detect_every, smooth, border, image_ext: see
-            :class:`ExtractConfig`.
+        size, margin, every, max_faces, min_size, detect_every, smooth, border, image_ext,
+            on_damage: see :class:`ExtractConfig`.
         overwrite: replace an input's existing output folder (only one made by ``extract``:
             a folder holding ``faces.json``).
         detector: a detector to reuse; by default a :class:`~facelab.faces.detect.FaceDetector`
@@ -318,7 +325,8 @@ def extract(
         OutputError: ``out_dir`` cannot be created.
     """
     cfg = ExtractConfig(size=size, margin=margin, every=every, max_faces=max_faces, min_size=min_size,
-                        detect_every=detect_every, smooth=smooth, border=border, image_ext=image_ext)
+                        detect_every=detect_every, smooth=smooth, border=border, image_ext=image_ext,
+                        on_damage=on_damage)
     jobs, skipped = plan_extract(inputs, out_dir, every=cfg.every)
     for path, reason in skipped:
         log.info("%s: %s", path, reason)
@@ -453,23 +461,26 @@ def _extract_video(job: ExtractJob, detector: Detector, cfg: ExtractConfig, over
     tmp.mkdir()
     try:
         records: list[CropRecord] = []
-        with VideoReader(src, every=cfg.every) as reader:
+        with VideoReader(src, every=cfg.every, on_damage=cfg.on_damage) as reader:
             info = reader.info
             fps = float(info.fps) if info.fps else None
             tracker = FaceTracker(detector, detect_every=cfg.detect_every, smooth=cfg.smooth,
                                   min_size=cfg.min_size, fps=(fps or 30.0) / cfg.every)
-            for index, frame in reader.frames_with_index():
+            for index, t, frame in reader.timed_frames():
                 tracked = _select(tracker.update(frame), cfg, key=lambda tf: tf.face)
                 for tf in tracked:
-                    records.append(_save_crop(tmp, frame, tf, index, fps, src, cfg))
+                    records.append(_save_crop(tmp, frame, tf, index, t, src, cfg))
                 result.frames += 1
                 if on_frames is not None:
                     on_frames(1)
-            truncated = reader.truncated
+            truncated, damage = reader.truncated, reader.damage
         if result.frames == 0:
             raise InputError(src, "video has no decodable frames")
+        result.warnings = [damage.describe()] if damage.damaged else []
         video = {"fps": str(info.fps), "width": info.width, "height": info.height,
-                 "frame_count": info.frame_count, "frames_processed": result.frames, "truncated": truncated}
+                 "frame_count": info.frame_count, "frames_processed": result.frames, "truncated": truncated,
+                 "frames_lost_to_damage": damage.frames_lost, "damage": damage.to_json(),
+                 "warnings": result.warnings}
         _write_json(tmp / SIDECAR, _sidecar(job, cfg, detector, records, {"video": video}))
         replace_dir(tmp, out, lambda o: _check_out_dir(o, overwrite))
         result.crops = len(records)
@@ -478,12 +489,12 @@ def _extract_video(job: ExtractJob, detector: Detector, cfg: ExtractConfig, over
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _save_crop(folder: Path, frame: np.ndarray, tf: TrackedFace, index: int, fps: float | None,
+def _save_crop(folder: Path, frame: np.ndarray, tf: TrackedFace, index: int, t: float | None,
                src: Path, cfg: ExtractConfig) -> CropRecord:
     aligned = align_face(frame, tf.face.landmarks, cfg.size, cfg.margin, cfg.border)
     name = f"{index:06d}_t{tf.track_id:02d}.{cfg.image_ext}"
     write_image(folder / name, aligned.crop, overwrite=True)
-    return _record(name, src, index, index / fps if fps else None, tf.track_id, tf.detected, tf.face, tf.raw, aligned)
+    return _record(name, src, index, t, tf.track_id, tf.detected, tf.face, tf.raw, aligned)
 
 
 def _extract_images(job: ExtractJob, detector: Detector, cfg: ExtractConfig, overwrite: bool,

@@ -16,6 +16,7 @@ import av.error
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError
+from facelab.io.decode import FrameDecoder
 from facelab.io.media import ff_message, open_input, video_stream
 
 __all__ = ["VideoInfo", "probe_video"]
@@ -137,12 +138,17 @@ def _check_not_truncated(container: av.container.InputContainer, path: Path) -> 
 def _first_frame(
     container: av.container.InputContainer, stream: VideoStream, path: Path
 ) -> av.VideoFrame:
+    """The first frame that decodes: damage at the start is skipped, as reading skips it."""
+    decoder = FrameDecoder(container, stream, path, fps=Fraction(30))
     try:
-        for frame in container.decode(stream):
+        for _, frame in decoder:
             return frame
-    except av.error.FFmpegError as exc:
+    except av.error.FFmpegError as exc:  # noqa: PERF203 - defensive: FrameDecoder catches these
         raise InputError(path, f"cannot decode the video ({ff_message(exc)})") from None
-    raise InputError(path, "the video stream has no decodable frames")
+    errors = decoder.damage.errors
+    raise InputError(
+        path, "the video stream has no decodable frames" + (f" ({errors[0]})" if errors else "")
+    )
 
 
 def _rotation_of(frame: av.VideoFrame, stream: VideoStream) -> int:

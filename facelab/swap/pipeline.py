@@ -34,8 +34,8 @@ from facelab.errors import InputError, OutputError
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.background import BackgroundWriter, prefetch
-from facelab.io.image import read_image, write_image
 from facelab.io.decode import OnDamage
+from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, VideoWriter
 from facelab.provenance import draw_watermark, synthetic_label
 from facelab.swap.oneshot import FaceSource, SwapSettings, swap_face

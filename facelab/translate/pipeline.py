@@ -27,6 +27,7 @@ from pathlib import Path
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.files import folder_problem
 from facelab.io.background import BackgroundWriter, prefetch
+from facelab.io.decode import Damage, OnDamage
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video
 from facelab.provenance import draw_watermark, synthetic_label
@@ -49,6 +50,11 @@ class JobResult:
     job: Job
     frames: int
     seconds: float
+    damage: Damage | None = None  # videos: what decoding lost to damage (facelab.io.decode)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [self.damage.describe()] if self.damage is not None and self.damage.damaged else []
 
 
 def _kind(path: Path) -> str | None:
@@ -149,8 +155,12 @@ def default_batch_size(tr: Translator) -> int:
 
 def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
                          on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
-                         watermark: str | None = None) -> JobResult:
+                         watermark: str | None = None, on_damage: OnDamage = "skip") -> JobResult:
     """Translate every frame; `on_frames(n_done, total_or_None)` after each batch.
+
+    Every frame that decodes is written at its input time, so the output keeps the input's
+    timeline and audio sync; frames lost to damage are reported in ``JobResult.damage``, not
+    invented (``on_damage="fail"``: refuse a damaged input, no output).
 
     ``batch_size``: frames per forward pass (None: :func:`default_batch_size`).
 
@@ -160,31 +170,32 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = N
     if job.dst.exists() and not overwrite:
         raise OutputError(job.dst, "exists; pass --overwrite to replace it")
     done = 0
-    with VideoReader(job.src) as reader:
+    with VideoReader(job.src, on_damage=on_damage) as reader:
         info = reader.info
         size = tr.size
         batch = batch_size or default_batch_size(tr)
         # decoding one thread ahead and encoding one behind the network (facelab.io.background)
         with BackgroundWriter(VideoWriter(job.dst, info.fps, size, audio_from=job.src, overwrite=overwrite,
                                           metadata=synthetic_tag(tr) if label else None)) as writer:
-            for frames in batched(prefetch(reader), max(1, batch)):
-                for out in tr.translate(frames):
-                    writer.write(out if watermark is None else draw_watermark(out, watermark))
-                done += len(frames)
+            for items in batched(prefetch(reader.timed_frames()), max(1, batch)):
+                outs = tr.translate([frame for _, _, frame in items])
+                for (_, t, _), out in zip(items, outs, strict=True):
+                    writer.write(out if watermark is None else draw_watermark(out, watermark), t)
+                done += len(items)
                 if on_frames is not None:
                     on_frames(done, info.frame_count or None)
             if done == 0:  # raised inside the writer: it removes its temporary file, no output is left
                 raise InputError(job.src, "video has no decodable frames")
-    return JobResult(job, done, time.perf_counter() - t0)
+    return JobResult(job, done, time.perf_counter() - t0, damage=reader.damage)
 
 
 def run_job(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
             on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
-            watermark: str | None = None) -> JobResult:
+            watermark: str | None = None, on_damage: OnDamage = "skip") -> JobResult:
     if job.kind == "image":
         return translate_image_file(tr, job, overwrite, label=label, watermark=watermark)
     return translate_video_file(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
-                                label=label, watermark=watermark)
+                                label=label, watermark=watermark, on_damage=on_damage)
 
 
 def writable_dir(path: Path) -> None:
