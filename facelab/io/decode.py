@@ -13,7 +13,10 @@ Counting what was lost:
     Every video packet the demuxer returns is one coded frame. A frame is *lost* when its packet's
     presentation timestamp never comes out of the decoder; its position in the stream is the rank
     of that timestamp among all packets' timestamps, so a lost frame is reported by its index in
-    the undamaged video and by its time. Where packets carry no timestamps (some AVI and MPEG
+    the undamaged video and by its time. In a constant-frame-rate stream, a gap of several frame
+    durations between two packets' timestamps counts as lost frames too (packets cut out whole
+    leave no decoding error, only the gap); in a variable-rate one gaps are normal and are not
+    counted. Where packets carry no timestamps (some AVI and MPEG
     files), only the count is known, and the times are those of the packets the decoder rejected.
     When the container's index promises more frames than the file holds (a truncated file), the
     missing tail counts as lost too.
@@ -28,7 +31,7 @@ Policy ``on_damage``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +39,7 @@ from typing import Any, Literal
 
 import av
 import av.error
+import numpy as np
 from av.video.stream import VideoStream
 
 from facelab.errors import InputError
@@ -162,6 +166,9 @@ class FrameDecoder:
         fps: nominal frame rate (for filling missing timestamps and estimating lost times).
         expected: frames the container's index promises, when ``expected_exact``; otherwise an
             estimate from the duration, trusted to about 10 %.
+        duration: the stream's duration in seconds (0 when unknown); without an exact count,
+            the estimate is redone from it and the frame step actually seen in the timestamps
+            (a nominal rate can be wrong: a remuxed file may claim 1000 fps).
         on_damage: ``"skip"`` or ``"fail"`` (see the module notes).
     """
 
@@ -174,6 +181,7 @@ class FrameDecoder:
         fps: Fraction,
         expected: int = 0,
         expected_exact: bool = False,
+        duration: float = 0.0,
         on_damage: OnDamage = "skip",
     ) -> None:
         if on_damage not in ON_DAMAGE:
@@ -184,6 +192,8 @@ class FrameDecoder:
         self.fps = fps if fps > 0 else Fraction(30)
         self.expected = int(expected)
         self.expected_exact = expected_exact
+        self.duration = float(duration)
+        self._step_s: float | None = None  # the regular frame step seen in the timestamps
         self.fail = on_damage == "fail"
         self.damage = Damage()
         tb = stream.time_base
@@ -293,18 +303,27 @@ class FrameDecoder:
         if known:
             order = sorted(self._packet_pts)
             missing = set(order) - self._frame_pts
-            d.lost_frames = [(i, self._seconds(p)) for i, p in enumerate(order) if p in missing]
+            slots = _frame_slots(order)
+            if len(order) >= 3 and slots[-1] > 0:
+                self._step_s = (self._seconds(order[-1]) - self._seconds(order[0])) / slots[-1]
+            d.lost_frames = [(slots[i], self._seconds(p)) for i, p in enumerate(order) if p in missing]
+            d.lost_frames += _gaps(order, slots, self._seconds)
+            d.lost_frames.sort()
             lost = len(d.lost_frames)
+            packets = max(packets, slots[-1] + 1 if slots else 0)
         else:
             d.lost_frames = [(-1, t) for t in self._error_times[:lost]]
         d.frames_expected = packets or None
         # A cut-off file: its index promised more frames than were read.
         short = self.expected - packets if self.expected_exact else 0
-        if not self.expected_exact and self.expected and packets < self.expected * 0.9 - 1:
-            short = self.expected - packets
+        estimate = self.expected
+        if not self.expected_exact and self.duration > 0 and self._step_s:
+            estimate = int(round(self.duration / self._step_s))
+        if not self.expected_exact and estimate and packets < estimate * 0.9 - 1:
+            short = estimate - packets
         if short > 0:
             d.truncated = True
-            d.frames_expected = self.expected
+            d.frames_expected = packets + short
             start = (self._last_t if self._last_t is not None else 0.0)
             step = 1.0 / float(self.fps)
             if known:
@@ -315,3 +334,38 @@ class FrameDecoder:
             raise InputError(self.path, f"{d.describe()}; --on-damage skip decodes through it")
         if d.damaged:
             log.warning("%s: %s", self.path, d.describe())
+
+
+def _frame_slots(order: list[int]) -> list[int]:
+    """Each packet's frame index in the undamaged stream, from its (sorted) timestamp.
+
+    Where the timestamps step regularly (a constant frame rate: at least 90 % of the steps equal
+    the most common one), a step of ``k`` frame durations means ``k - 1`` frames are missing
+    between two packets: packets cut out of the file whole leave no decoding error, only that
+    gap. Irregular steps (variable frame rate, where gaps are normal) number packets in order.
+    """
+    if len(order) < 3:
+        return list(range(len(order)))
+    steps = [b - a for a, b in zip(order, order[1:], strict=False)]
+    values, counts = np.unique(np.asarray(steps), return_counts=True)
+    step = int(values[np.argmax(counts)])
+    regular = step > 0 and counts.max() >= 0.9 * len(steps)
+    if not regular:
+        return list(range(len(order)))
+    slots, slot = [0], 0
+    for s in steps:
+        slot += max(1, int(round(s / step)))
+        slots.append(slot)
+    return slots
+
+
+def _gaps(order: list[int], slots: list[int], seconds: Callable[[int], float]) -> list[tuple[int, float]]:
+    """The frames missing between packets whose slots are not consecutive."""
+    out: list[tuple[int, float]] = []
+    for k in range(1, len(order)):
+        missing = slots[k] - slots[k - 1] - 1
+        if missing > 0:
+            t0, t1 = seconds(order[k - 1]), seconds(order[k])
+            for j in range(1, missing + 1):
+                out.append((slots[k - 1] + j, t0 + (t1 - t0) * j / (missing + 1)))
+    return out

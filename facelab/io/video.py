@@ -219,6 +219,7 @@ class VideoReader:
                 fps=self.info.fps,
                 expected=self.info.frame_count,
                 expected_exact=self.info.frame_count_exact,
+                duration=self.info.duration,
                 on_damage=self.on_damage,
             )
             self.damage = decoder.damage
