@@ -186,6 +186,8 @@ class FrameDecoder:
     ) -> None:
         if on_damage not in ON_DAMAGE:
             raise ValueError(f"on_damage must be one of {ON_DAMAGE}, got {on_damage!r}")
+        if stream.codec_context is None:  # an unknown codec id: a damaged header, or a codec FFmpeg lacks
+            raise InputError(path, "FFmpeg has no decoder for its video stream (damaged header or unknown codec)")
         self.container = container
         self.stream = stream
         self.path = path

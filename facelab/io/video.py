@@ -537,8 +537,9 @@ class VideoWriter:
 
         # Time base: 1/(num*k) so a frame lasts den*k ticks (exact) and a tick is <= 1 ms,
         # fine enough to place the first frame against the audio.
-        # AVI has no timestamps, only frame slots: there the time base must be 1/fps.
-        if ext == ".avi":
+        # AVI has no timestamps, only frame slots, and the MPEG-1/2 encoders accept only their
+        # standard frame rates as time base: there the time base must be 1/fps.
+        if ext == ".avi" or self.codec in ("mpeg1video", "mpeg2video"):
             self._tb, self._ticks_per_frame = 1 / self.fps, 1
         else:
             k = max(1, math.ceil(1000 / self.fps.numerator))
