@@ -37,14 +37,16 @@ import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from facelab import __version__
 from facelab.errors import ConfigError, OutputError
+from facelab.hub import sha256_file
 
 __all__ = ["IPTC_SOURCE_TYPES", "SIGNABLE", "SYNTHETIC_SOURCE_TYPES", "TRAINED_ALGORITHMIC_MEDIA", "Credentials",
-           "Declaration", "SigningKey", "config_dir", "local_signing_key", "read_credentials", "read_label",
+           "Declaration", "SigningKey", "config_dir", "file_sha256", "local_signing_key", "read_credentials", "read_label",
            "signing_key"]
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,24 @@ def config_dir() -> Path:
         return Path(os.environ["FACELAB_CONFIG_DIR"]).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base).expanduser() / "facelab"
+
+
+@lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def file_sha256(path: str | Path | None) -> str | None:
+    """The sha256 of a model's weights (or a one-shot source photo), cached per path, size and
+    mtime so a batch hashes it once; None when ``path`` is not a readable file."""
+    if path is None:
+        return None
+    try:
+        p = Path(path).resolve()
+        st = p.stat()
+        return _sha256(str(p), st.st_size, st.st_mtime_ns) if p.is_file() else None
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import provenance_options, shard_jobs, shard_option
+from facelab.cli.options import provenance_options, shard_jobs, shard_option, signing
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, download_bar, echo, progress_bar
 from facelab.errors import as_item_error
 from facelab.shard import Shard
@@ -58,12 +58,13 @@ Examples:
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
               direction: str, size: str | None, batch_size: int | None, inference: str, seed: int | None,
               image_ext: str | None, amp: bool | None, overwrite: bool, shard: Shard | None, label: bool,
-              watermark: str | None) -> None:
+              watermark: str | None, c2pa: bool, sign_cert: Path | None, sign_key: Path | None) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.
 
     Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output. Outputs
-    carry a "synthetic media" label in their metadata (--no-label to leave it out); --watermark
-    also draws one on every image and frame (docs/security.md says what labels do and do not do).
+    carry a "synthetic media" label in their metadata (--no-label to leave it out) and a signed
+    C2PA manifest that says so (--no-c2pa to leave it out); --watermark also draws one on every
+    image and frame (docs/security.md says what each mark does and does not prove).
     """
     import torch
 
@@ -83,6 +84,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     if not jobs:
         raise click.exceptions.Exit(EXIT_FAILED if failures or shard is None else 0)
     writable_dir(jobs[0].dst.parent)
+    credentials = signing(ctx, c2pa, sign_cert, sign_key)
     tr = load_translator(model, weights, direction=direction, device=g.device, inference=inference, size=size,
                          amp=amp, download_progress=download_bar(ctx))
     failed: list[tuple[Path, str]] = list(failures)
@@ -100,7 +102,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
 
         try:
             result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
-                             label=label, watermark=watermark)
+                             label=label, watermark=watermark, credentials=credentials)
             frames += result.frames
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(job.src, exc)
