@@ -77,6 +77,9 @@ SLURM job-array recipe.
               help="Step between landmark-motion windows.")
 @click.option("--no-landmarks", is_flag=True, help="Skip the landmark-motion check.")
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
+@click.option("--no-provenance", is_flag=True,
+              help="Do not read C2PA manifests and metadata labels: judge the pixels only (by default a valid "
+                   "C2PA declaration of synthetic content decides the verdict; docs/security.md).")
 @click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
               help="Most suspicious frames per face shown in the report.")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
@@ -92,13 +95,14 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, no_provenance: bool, top: int,
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (the shipped detector,
     or --weights) and a classical landmark-motion check (inner-face landmarks that move unlike
     the head). Their scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
+    First, what the file declares: a valid C2PA manifest that declares it synthetic decides (FAKE).
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
     from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
@@ -150,7 +154,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                        window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
                        cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
-                       fusion=fusion)
+                       fusion=fusion, provenance=not no_provenance)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
