@@ -18,8 +18,14 @@ import torch
 from click.testing import CliRunner
 
 from facelab.cli import cli
-from facelab.credentials import (TRAINED_ALGORITHMIC_MEDIA, Credentials, Declaration, local_signing_key,
-                                 read_credentials, signing_key)
+from facelab.credentials import (
+    TRAINED_ALGORITHMIC_MEDIA,
+    Credentials,
+    Declaration,
+    local_signing_key,
+    read_credentials,
+    signing_key,
+)
 from facelab.detector.fuse import fuse_declaration
 from facelab.errors import ConfigError, OutputError
 from facelab.hub import sha256_file

@@ -95,7 +95,8 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, no_provenance: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool,
+           no_provenance: bool, top: int,
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 

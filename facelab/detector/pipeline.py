@@ -35,9 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facelab.detector.crops import face_crop
 from facelab.credentials import read_credentials
-from facelab.detector.fuse import FusionConfig, fuse_declaration, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.crops import face_crop
+from facelab.detector.fuse import (
+    FusionConfig,
+    fuse_declaration,
+    fuse_media,
+    fuse_track,
+    recentre,
+    track_cnn_probability,
+)
 from facelab.detector.protocols import CropClassifier, FaceFinder, MotionScorer
 from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
 from facelab.errors import ConfigError, InputError, as_item_error

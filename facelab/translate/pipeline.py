@@ -24,12 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from facelab.credentials import Declaration, SigningKey, file_sha256
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.files import folder_problem
 from facelab.io.background import BackgroundWriter, prefetch
 from facelab.io.image import IMAGE_EXTS, is_image, read_image, write_image
 from facelab.io.video import VIDEO_EXTS, VideoReader, VideoWriter, is_video
-from facelab.credentials import Declaration, SigningKey, file_sha256
 from facelab.provenance import draw_watermark, synthetic_label
 from facelab.translate.infer import Translator, batched
 
