@@ -84,9 +84,9 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     if not jobs:
         raise click.exceptions.Exit(EXIT_FAILED if failures or shard is None else 0)
     writable_dir(jobs[0].dst.parent)
-    credentials = signing(ctx, c2pa, sign_cert, sign_key)
     tr = load_translator(model, weights, direction=direction, device=g.device, inference=inference, size=size,
                          amp=amp, download_progress=download_bar(ctx))
+    credentials = signing(ctx, c2pa, sign_cert, sign_key)  # after the model: a run that fails makes no key
     failed: list[tuple[Path, str]] = list(failures)
     frames, t0 = 0, time.perf_counter()
     bar = progress_bar(ctx, total=len(jobs), unit="file", desc="translate", disable=len(jobs) == 1)
