@@ -106,7 +106,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     First, what the file declares: a valid C2PA manifest that declares it synthetic decides (FAKE).
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
-    from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
+    from facelab.detector.pipeline import detect_files, list_media, make_detector
     from facelab.errors import OutputError
 
     g: Globals = ctx.obj
@@ -136,26 +136,15 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             raise OutputError(p, "exists; pass --overwrite to replace it")
         if not p.parent.is_dir():
             raise OutputError(p, f"folder {p.parent} does not exist")
-    from facelab.detector.cnn import load_classifier, load_default_classifier
-    from facelab.detector.fuse import FusionConfig
+    from facelab.detector.api import load_detector
 
-    classifier = None
-    if weights is not None and str(weights).lower() == "none":
-        echo(ctx, "note: CNN stage switched off (--weights none).", err=True)
-    elif weights is not None:
-        classifier = load_classifier(weights, device=device)
-    else:
-        classifier = load_default_classifier(device=device)
-        if classifier is None:
-            echo(ctx, f"note: the shipped detector is not installed here (it ships in the repository's weights/ "
-                      f"folder). {NO_CNN_HINT}.", err=True)
-    # the weights' own measured fusion settings (shipped detector), else the defaults
-    fusion = FusionConfig(**classifier.fusion_settings()) if classifier is not None else FusionConfig()
-    cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
-                       window=window,
-                       stride_windows=window_stride, top_k=top, batch_size=batch_size,
-                       cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
-                       fusion=fusion, provenance=not no_provenance)
+    # the CNN (the weights' own measured fusion settings come with it) and the landmark scorer
+    models = load_detector(weights, landmark_model=landmark_model, landmarks=not no_landmarks, device=device)
+    for note in models.notes:
+        echo(ctx, f"note: {note}", err=True)
+    cfg = models.config(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
+                        window=window, window_stride=window_stride, top=top, batch_size=batch_size,
+                        gradcam=not no_gradcam and report is not None, provenance=not no_provenance)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -167,11 +156,6 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             settings["shard"] = str(shard)
         journal = DetectJournal.open(jpath, settings, resume=resume)
 
-    scorer = None
-    if not no_landmarks:
-        from facelab.detector.landmark_scorer import load_landmark_scorer
-
-        scorer = load_landmark_scorer(landmark_model)
     detector = make_detector(cfg, device)
 
     for path, reason in skipped:
@@ -195,9 +179,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         bar.set_description(p.name[:30])
 
     try:
-        for r in detect_files(todo, cfg, detector=detector, classifier=classifier, scorer=scorer,
-                              motion_skipped="switched off with --no-landmarks" if no_landmarks else None,
-                              on_file=on_file, on_frame=on_frame):
+        for r in detect_files(todo, cfg, detector=detector, classifier=models.classifier, scorer=models.scorer,
+                              motion_skipped=models.motion_skipped, on_file=on_file, on_frame=on_frame):
             if journal is not None:  # on disk at once; nothing per input stays in memory
                 journal.append(r, html=report is not None)
             done, failed = done + (r.error is None), failed + (r.error is not None)

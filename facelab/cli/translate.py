@@ -68,7 +68,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     """
     import torch
 
-    from facelab.translate.infer import load_translator
+    from facelab.translate.api import load_translator
     from facelab.translate.pipeline import plan_jobs, run_job, writable_dir
 
     g: Globals = ctx.obj
