@@ -344,7 +344,8 @@ class Credentials:
         c2pa: ``"none"`` (no manifest), ``"valid"`` (signature and content hashes check out),
             ``"trusted"`` (valid, and the signer chains to a trust list c2pa-rs was given),
             ``"invalid"`` (a manifest that fails validation: tampered content, a broken
-            signature) or ``"unreadable"`` (a damaged manifest, see ``error``).
+            signature) or ``"unreadable"`` (c2pa-rs could not parse the file or its manifest:
+            damaged, or not the format its extension says; see ``error``).
         signer: the signing certificate's common name, when there is a manifest.
         issuer: the organisation that issued the signing certificate.
         claim_generator: the software that wrote the manifest.
@@ -388,7 +389,7 @@ class Credentials:
             return ("no content credentials; labelled by its metadata (unsigned): " + self.label if self.label
                     else "no content credentials or synthetic label (which proves nothing: they are easily stripped)")
         if self.c2pa == "unreadable":
-            return f"damaged content credentials ({self.error})"
+            return f"content credentials could not be read, damaged or not media c2pa-rs can parse ({self.error})"
         who = (self.signer or "an unnamed signer") + (f", issued by {self.issuer}" if self.issuer else "")
         trust = "trusted signer" if self.c2pa == "trusted" else "signer not on a trust list" if self.untrusted \
             else "signature valid"
