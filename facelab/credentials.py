@@ -63,6 +63,9 @@ SIGNABLE = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "mp4"
 #: Where c2pa-rs reads a manifest from; other formats are not looked at.
 _READABLE = {**SIGNABLE, "webp": "image/webp", "tif": "image/tiff", "tiff": "image/tiff", "avi": "video/avi"}
 _LOCAL_ORG = "facelab (self-signed, unverified)"
+#: c2pa-rs settings for reading: a file must not make facelab fetch anything (a remote manifest's
+#: URL, the signer's OCSP responder), so reading works offline and tells no one what was read.
+_READ_SETTINGS = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 
 
 def config_dir() -> Path:
@@ -418,16 +421,18 @@ def read_credentials(path: str | Path) -> Credentials:
     if path.suffix.lower().lstrip(".") not in _READABLE:
         return creds
     try:
-        reader = c2pa.Reader.try_create(str(path))
+        # offline, and no requests on behalf of an untrusted file: no remote manifests, no OCSP
+        with c2pa.Context.from_dict(_READ_SETTINGS) as context:
+            reader = c2pa.Reader.try_create(str(path), None, None, context)
+            if reader is None:
+                return creds
+            with reader:
+                state = (reader.get_validation_state() or "").lower()
+                manifest = reader.get_active_manifest() or {}
+                results = reader.get_validation_results() or {}
     except c2pa.C2paError as exc:
         creds.c2pa, creds.error = "unreadable", _one_line(exc)
         return creds
-    if reader is None:
-        return creds
-    with reader:
-        state = (reader.get_validation_state() or "").lower()
-        manifest = reader.get_active_manifest() or {}
-        results = reader.get_validation_results() or {}
     creds.c2pa = state if state in ("valid", "trusted", "invalid") else "invalid"
     creds.manifest = manifest
     failures = (results.get("activeManifest") or {}).get("failure") or []
