@@ -356,6 +356,8 @@ class Credentials:
             ``description``, ``softwareAgent``, ``parameters``).
         failures: validation failure codes (``signingCredential.untrusted`` is one for an
             untrusted signer, ``assertion.dataHash.mismatch`` for changed content).
+        history: the file's earlier manifests (those of its ingredients): ``manifest`` label,
+            ``title``, ``signer``, ``actions``.
         label: facelab's metadata label (``synthetic media: ...``), unsigned, or None.
         manifest: the active manifest as c2pa-rs reports it.
         error: why the manifest could not be read.
@@ -368,6 +370,7 @@ class Credentials:
     claim_generator: str | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     label: str | None = None
     manifest: dict[str, Any] | None = None
     error: str | None = None
@@ -379,8 +382,20 @@ class Credentials:
 
     @property
     def declared_synthetic(self) -> bool:
-        """An action of the manifest says the content was made by an algorithm (valid or not)."""
-        return any(a.get("digitalSourceType") in SYNTHETIC_SOURCE_TYPES for a in self.actions)
+        """An action of the manifest, or of an earlier manifest of its history, says the content was
+        made by an algorithm (valid or not: see :attr:`valid`)."""
+        return self.declared_by is not None
+
+    @property
+    def declared_by(self) -> str | None:
+        """Who declared the content synthetic: the signer, or ``"<signer> (earlier manifest of
+        <title>)"`` for a declaration in the file's history; None when none did."""
+        if _declares_synthetic(self.actions):
+            return self.signer or "an unnamed signer"
+        for earlier in self.history:
+            if _declares_synthetic(earlier["actions"]):
+                return f"{earlier.get('signer') or 'an unnamed signer'} (earlier manifest of {earlier.get('title')})"
+        return None
 
     @property
     def untrusted(self) -> bool:
@@ -400,14 +415,17 @@ class Credentials:
             problems = [f for f in self.failures if f != "signingCredential.untrusted"]
             return (f"content credentials by {who} FAIL validation ({', '.join(problems) or 'invalid'}): "
                     "the file was changed after signing, or the manifest was forged")
-        if self.declared_synthetic:
+        if _declares_synthetic(self.actions):
             return f"declared synthetic by {who} (C2PA; {trust})"
+        if self.declared_by:
+            return f"declared synthetic by {self.declared_by}, re-signed by {who} (C2PA; {trust})"
         return f"content credentials by {who} (C2PA; {trust}); no synthetic declaration"
 
     def to_json(self) -> dict[str, Any]:
         return {"c2pa": self.c2pa, "declared_synthetic": self.declared_synthetic, "valid": self.valid,
                 "signer": self.signer, "issuer": self.issuer, "claim_generator": self.claim_generator,
-                "actions": self.actions, "failures": list(self.failures), "label": self.label,
+                "actions": self.actions, "failures": list(self.failures), "history": self.history,
+                "label": self.label,
                 "summary": self.summary(), "error": self.error}
 
 
@@ -428,14 +446,15 @@ def read_credentials(path: str | Path) -> Credentials:
                 return creds
             with reader:
                 state = (reader.get_validation_state() or "").lower()
-                manifest = reader.get_active_manifest() or {}
-                results = reader.get_validation_results() or {}
+                store = json.loads(reader.json())
     except c2pa.C2paError as exc:
         creds.c2pa, creds.error = "unreadable", _one_line(exc)
         return creds
+    manifests = store.get("manifests") or {}
+    manifest = manifests.get(store.get("active_manifest")) or {}
     creds.c2pa = state if state in ("valid", "trusted", "invalid") else "invalid"
     creds.manifest = manifest
-    failures = (results.get("activeManifest") or {}).get("failure") or []
+    failures = ((store.get("validation_results") or {}).get("activeManifest") or {}).get("failure") or []
     creds.failures = [str(f.get("code")) for f in failures]
     sig = manifest.get("signature_info") or {}
     creds.signer = sig.get("common_name") or None
@@ -443,10 +462,25 @@ def read_credentials(path: str | Path) -> Credentials:
     gen = manifest.get("claim_generator_info") or []
     creds.claim_generator = " ".join(str(gen[0].get(k)) for k in ("name", "version") if gen[0].get(k)) if gen else \
         manifest.get("claim_generator")
-    for assertion in manifest.get("assertions") or []:
-        if str(assertion.get("label", "")).startswith("c2pa.actions"):
-            creds.actions.extend((assertion.get("data") or {}).get("actions") or [])
+    creds.actions = _actions(manifest)
+    # the earlier manifests of the file's history (its ingredients'), validated with it: a
+    # facelab output that another tool re-signed still carries facelab's declaration there
+    for label, earlier in manifests.items():
+        if label != store.get("active_manifest"):
+            creds.history.append({"manifest": label, "title": earlier.get("title"),
+                                  "signer": (earlier.get("signature_info") or {}).get("common_name"),
+                                  "actions": _actions(earlier)})
     return creds
+
+
+def _declares_synthetic(actions: list[dict[str, Any]]) -> bool:
+    return any(a.get("digitalSourceType") in SYNTHETIC_SOURCE_TYPES for a in actions)
+
+
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for assertion in manifest.get("assertions") or []
+            if str(assertion.get("label", "")).startswith("c2pa.actions")
+            for a in (assertion.get("data") or {}).get("actions") or []]
 
 
 def read_label(path: str | Path) -> str | None:

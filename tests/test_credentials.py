@@ -102,6 +102,32 @@ def test_changed_content_fails_validation_and_does_not_decide(tmp_path: Path) ->
     assert verdict == "REAL" and reasons[0] == creds.summary()
 
 
+def test_a_declaration_survives_re_signing_by_another_tool(tmp_path: Path) -> None:
+    facelab_key, other_key = local_signing_key(tmp_path / "facelab"), local_signing_key(tmp_path / "other")
+    made = tmp_path / "made.jpg"
+    write_image(made, _image(4), seal=facelab_key.sealer(Declaration("translated", model="h2z")))
+    # another tool opens the output, adjusts colours and signs its own manifest over it
+    manifest = {"claim_generator_info": [{"name": "other-tool", "version": "1"}], "title": "re.jpg",
+                "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": [{"action": "c2pa.color_adjustments"}]}}]}
+    info = c2pa.C2paSignerInfo(other_key.alg, other_key.cert_chain, other_key.private_key, None)
+    with c2pa.Signer.from_info(info) as signer, c2pa.Builder(json.dumps(manifest)) as builder:
+        builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
+        with open(made, "rb") as src:
+            builder.add_ingredient(json.dumps({"title": "made.jpg", "relationship": "parentOf"}), "image/jpeg", src)
+        with open(made, "rb") as src, open(tmp_path / "re.jpg", "w+b") as dst:
+            builder.sign(signer, "image/jpeg", src, dst)
+    creds = read_credentials(tmp_path / "re.jpg")
+    assert creds.valid and creds.declared_synthetic
+    assert not any(a.get("digitalSourceType") for a in creds.actions)  # the active manifest says nothing of it
+    assert creds.signer == other_key.signer.split(" (")[0]
+    assert creds.declared_by == f"{facelab_key.signer.split(' (')[0]} (earlier manifest of made.jpg)"
+    assert creds.summary().startswith(f"declared synthetic by {creds.declared_by}, re-signed by {creds.signer}")
+    assert fuse_declaration("REAL", [], creds)[0] == "FAKE"
+    res = CliRunner().invoke(cli, ["provenance", str(tmp_path / "re.jpg")])
+    assert "earlier manifest: made.jpg signed by facelab local signer" in res.output
+    assert "c2pa.created (trainedAlgorithmicMedia)" in res.output  # no parent: facelab declared it created
+
+
 def test_fuse_declaration_valid_synthetic_decides_label_does_not() -> None:
     decl = Credentials(path="x.jpg", c2pa="valid", signer="someone",
                        actions=[{"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA}])

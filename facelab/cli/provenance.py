@@ -55,6 +55,11 @@ def provenance(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> No
                          f"model {model.get('name')}" if model.get("name") else "",
                          f"sha256 {model.get('sha256')}" if model.get("sha256") else ""]
                 click.echo(f"  action: {a.get('action')}" + "".join(f"; {x}" for x in extra if x))
+        for earlier in creds.history:
+            kinds = [a.get("action", "?") + (f" ({str(a['digitalSourceType']).rsplit('/', 1)[-1]})"
+                                             if a.get("digitalSourceType") else "") for a in earlier["actions"]]
+            click.echo(f"  earlier manifest: {earlier.get('title')} signed by {earlier.get('signer') or 'unnamed'}: "
+                       + (", ".join(kinds) or "no actions"))
         if creds.label is not None:
             click.echo(f"  label (unsigned metadata): {creds.label}")
     if as_json:
