@@ -29,6 +29,7 @@ nothing: metadata is stripped by most re-encoders and upload pipelines.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -160,6 +161,29 @@ class SigningKey:
             log.warning("%s: no content credentials (C2PA) for %s files; the metadata label is still there",
                         final, final.suffix)
             return False
+        parent = declaration.parent
+        if parent is not None and parent.suffix.lower().lstrip(".") not in _READABLE:
+            log.debug("%s: the input %s is not a format C2PA can hold as an ingredient", final, parent)
+            declaration = dataclasses.replace(declaration, parent=None)
+        try:
+            self._sign(tmp, final, mime, declaration)
+        except c2pa.C2paError as exc:
+            if declaration.parent is None:
+                raise OutputError(final, f"cannot sign its content credentials ({_one_line(exc)})") from None
+            # an input c2pa-rs cannot parse as an ingredient (damaged, or not what its extension
+            # says): the manifest then says "created" without it, rather than the job failing
+            log.info("%s: the input %s could not be added to the manifest (%s); signing without it",
+                     final, declaration.parent, _one_line(exc))
+            try:
+                self._sign(tmp, final, mime, dataclasses.replace(declaration, parent=None))
+            except c2pa.C2paError as again:
+                raise OutputError(final, f"cannot sign its content credentials ({_one_line(again)})") from None
+        log.debug("signed %s (C2PA, %s, signer %s)", final, self.alg, self.signer)
+        return True
+
+    def _sign(self, tmp: Path, final: Path, mime: str, declaration: Declaration) -> None:
+        import c2pa
+
         signed = tmp.with_name(f".{tmp.name}.{uuid.uuid4().hex[:8]}.c2pa")
         try:
             info = c2pa.C2paSignerInfo(self.alg, self.cert_chain, self.private_key, None)
@@ -168,19 +192,17 @@ class SigningKey:
                 if declaration.parent is not None:
                     # EDIT intent: c2pa-rs adds the c2pa.opened action that points at the parent
                     builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-                    parent_mime = _READABLE.get(declaration.parent.suffix.lower().lstrip("."), mime)
                     with open(declaration.parent, "rb") as src:
                         builder.add_ingredient(json.dumps({"title": declaration.parent.name,
-                                                           "relationship": "parentOf"}), parent_mime, src)
+                                                           "relationship": "parentOf"}),
+                                               _READABLE[declaration.parent.suffix.lower().lstrip(".")], src)
                 with open(tmp, "rb") as src, open(signed, "w+b") as dst:
                     builder.sign(signer, mime, src, dst)
             os.replace(signed, tmp)  # still the temporary file: the caller renames it into place
-        except (c2pa.C2paError, OSError) as exc:
+        except OSError as exc:
             raise OutputError(final, f"cannot sign its content credentials ({_one_line(exc)})") from None
         finally:
             signed.unlink(missing_ok=True)
-        log.debug("signed %s (C2PA, %s, signer %s)", final, self.alg, self.signer)
-        return True
 
     def sealer(self, declaration: Declaration) -> Callable[[Path, Path], None]:
         """``seal(tmp, final)`` for :func:`facelab.io.image.write_image` and

@@ -84,6 +84,20 @@ def test_signed_image_declares_trained_algorithmic_media(tmp_path: Path, ext: st
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temporary files
 
 
+def test_an_input_c2pa_cannot_hold_is_left_out_of_the_manifest(tmp_path: Path) -> None:
+    key = local_signing_key(tmp_path / "key")
+    unsupported = tmp_path / "in.bmp"  # a format C2PA has no ingredient reader for
+    unsupported.write_bytes(b"BM" + bytes(100))
+    damaged = tmp_path / "in.png"  # not what its extension says
+    damaged.write_bytes(b"not a png at all")
+    for k, parent in enumerate((unsupported, damaged)):
+        out = tmp_path / f"out{k}.jpg"
+        write_image(out, _image(k), seal=key.sealer(Declaration("translated", parent=parent)))
+        creds = read_credentials(out)
+        assert creds.valid and creds.declared_synthetic
+        assert [a["action"] for a in creds.actions] == ["c2pa.created"]
+
+
 def test_changed_content_fails_validation_and_does_not_decide(tmp_path: Path) -> None:
     key = local_signing_key(tmp_path / "key")
     out = tmp_path / "out.png"
