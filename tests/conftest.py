@@ -5,18 +5,22 @@
   threshold 0.4, the 224 px / margin 0.3 crop), written once per session.
 * ``tiny_video``: a fresh copy, in the test's ``tmp_path``, of a synthetic 2-second MP4 with an
   AAC audio track, made by facelab's own writer. Its properties are in ``TINY_VIDEO``.
+* ``_config_dir`` (automatic): ``FACELAB_CONFIG_DIR`` points at a session folder, so the local C2PA
+  signing key that `facelab swap`/`translate` make on first use never lands in the user's ``~/.config``;
+  the key is made there up front, so no command's output depends on whether it ran first.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from facelab.credentials import local_signing_key
 from facelab.io.video import VideoWriter, write_audio
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -30,6 +34,16 @@ TINY_VIDEO = {
     "sample_rate": 44100,
     "audio_seconds": 2.0,
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _config_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """facelab's config folder (the local C2PA signing key) in a session folder, never ``~/.config``."""
+    folder = tmp_path_factory.mktemp("facelab-config")
+    local_signing_key(folder / "c2pa")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACELAB_CONFIG_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from facelab.cli.detect import detect
 from facelab.cli.eval import eval_command
 from facelab.cli.faces import extract
 from facelab.cli.fakes import fakes
+from facelab.cli.provenance import provenance
 from facelab.cli.swap import swap
 from facelab.cli.train import (
     train_cyclegan,
@@ -96,7 +97,7 @@ def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quie
 
 
 # the command tree (--help lists each group's commands sorted by name)
-for command in (translate, swap, extract, fakes, detect, eval_command, weights, demo, train_group):
+for command in (translate, swap, extract, fakes, detect, provenance, eval_command, weights, demo, train_group):
     cli.add_command(command)
 for command in (train_pix2pix, train_cyclegan, train_swap_command, train_detector_command, train_landmarks):
     train_group.add_command(command)

@@ -77,6 +77,9 @@ SLURM job-array recipe.
               help="Step between landmark-motion windows.")
 @click.option("--no-landmarks", is_flag=True, help="Skip the landmark-motion check.")
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
+@click.option("--no-provenance", is_flag=True,
+              help="Do not read C2PA manifests and metadata labels: judge the pixels only (by default a valid "
+                   "C2PA declaration of synthetic content decides the verdict; docs/security.md).")
 @click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
               help="Most suspicious frames per face shown in the report.")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
@@ -93,7 +96,8 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool,
+           no_provenance: bool, top: int,
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, on_damage: str,
            merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
@@ -101,9 +105,10 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     Two detectors look at every face track: a CNN on aligned face crops (the shipped detector,
     or --weights) and a classical landmark-motion check (inner-face landmarks that move unlike
     the head). Their scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
+    First, what the file declares: a valid C2PA manifest that declares it synthetic decides (FAKE).
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
-    from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
+    from facelab.detector.pipeline import detect_files, list_media, make_detector
     from facelab.errors import OutputError
 
     g: Globals = ctx.obj
@@ -133,26 +138,16 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             raise OutputError(p, "exists; pass --overwrite to replace it")
         if not p.parent.is_dir():
             raise OutputError(p, f"folder {p.parent} does not exist")
-    from facelab.detector.cnn import load_classifier, load_default_classifier
-    from facelab.detector.fuse import FusionConfig
+    from facelab.detector.api import load_detector
 
-    classifier = None
-    if weights is not None and str(weights).lower() == "none":
-        echo(ctx, "note: CNN stage switched off (--weights none).", err=True)
-    elif weights is not None:
-        classifier = load_classifier(weights, device=device)
-    else:
-        classifier = load_default_classifier(device=device)
-        if classifier is None:
-            echo(ctx, f"note: the shipped detector is not installed here (it ships in the repository's weights/ "
-                      f"folder). {NO_CNN_HINT}.", err=True)
-    # the weights' own measured fusion settings (shipped detector), else the defaults
-    fusion = FusionConfig(**classifier.fusion_settings()) if classifier is not None else FusionConfig()
-    cfg = DetectConfig(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
-                       window=window,
-                       stride_windows=window_stride, top_k=top, batch_size=batch_size,
-                       cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
-                       fusion=fusion, on_damage=on_damage)
+    # the CNN (the weights' own measured fusion settings come with it) and the landmark scorer
+    models = load_detector(weights, landmark_model=landmark_model, landmarks=not no_landmarks, device=device)
+    for note in models.notes:
+        echo(ctx, f"note: {note}", err=True)
+    cfg = models.config(stride=stride, frames=frames, detect_every=detect_every, refine=refine, min_size=min_size,
+                        window=window, window_stride=window_stride, top=top, batch_size=batch_size,
+                        gradcam=not no_gradcam and report is not None, provenance=not no_provenance,
+                        on_damage=on_damage)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -164,11 +159,6 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
             settings["shard"] = str(shard)
         journal = DetectJournal.open(jpath, settings, resume=resume)
 
-    scorer = None
-    if not no_landmarks:
-        from facelab.detector.landmark_scorer import load_landmark_scorer
-
-        scorer = load_landmark_scorer(landmark_model)
     detector = make_detector(cfg, device)
 
     for path, reason in skipped:
@@ -193,9 +183,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
         bar.set_description(p.name[:30])
 
     try:
-        for r in detect_files(todo, cfg, detector=detector, classifier=classifier, scorer=scorer,
-                              motion_skipped="switched off with --no-landmarks" if no_landmarks else None,
-                              on_file=on_file, on_frame=on_frame):
+        for r in detect_files(todo, cfg, detector=detector, classifier=models.classifier, scorer=models.scorer,
+                              motion_skipped=models.motion_skipped, on_file=on_file, on_frame=on_frame):
             if journal is not None:  # on disk at once; nothing per input stays in memory
                 journal.append(r, html=report is not None)
             done, failed = done + (r.error is None), failed + (r.error is not None)

@@ -16,7 +16,8 @@ from facelab.cli.ui import echo
 from facelab.config import CycleGANConfig, Pix2PixConfig
 from facelab.shard import Shard, input_key
 
-__all__ = ["ON_DAMAGE_HELP", "SHARD_HELP", "ShardType", "on_damage_option", "provenance_options", "shard_jobs", "shard_option", "train_options"]
+__all__ = ["ON_DAMAGE_HELP", "SHARD_HELP", "ShardType", "on_damage_option", "provenance_options", "shard_jobs",
+           "shard_option", "signing", "train_options"]
 
 # ---------------------------------------------------------------------------------------------
 # --shard I/N (docs/cluster.md)
@@ -81,9 +82,21 @@ def _watermark_text(ctx: click.Context, param: click.Parameter, value: str | Non
 
 
 def provenance_options(fn: Callable) -> Callable:
-    """``--label/--no-label`` (synthetic-media metadata, on by default) and ``--watermark [TEXT]``."""
+    """``--label/--no-label`` (synthetic-media metadata, on by default), ``--watermark [TEXT]``,
+    ``--c2pa/--no-c2pa`` and ``--sign-cert``/``--sign-key`` (content credentials, :func:`signing`)."""
     from facelab.provenance import DEFAULT_WATERMARK
 
+    fn = click.option("--sign-key", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                      envvar="FACELAB_SIGN_KEY", help="Private key (PEM) of --sign-cert [env FACELAB_SIGN_KEY].")(fn)
+    fn = click.option("--sign-cert", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                      envvar="FACELAB_SIGN_CERT",
+                      help="Certificate chain (PEM, signer first) that signs the C2PA manifests [env "
+                           "FACELAB_SIGN_CERT]. Default: a local self-signed key made on first use, which "
+                           "verifiers show as untrusted (docs/security.md).")(fn)
+    fn = click.option("--c2pa/--no-c2pa", "c2pa", default=True, show_default=True,
+                      help="Sign a C2PA manifest (Content Credentials) into JPEG, PNG, MP4 and MOV outputs: "
+                           "made by a trained model (trainedAlgorithmicMedia), facelab's version, the model "
+                           "and its sha256.")(fn)
     fn = click.option("--watermark", is_flag=False, flag_value=DEFAULT_WATERMARK, default=None, metavar="[TEXT]",
                       callback=_watermark_text,
                       help=f"Draw a visible semi-transparent label on every output image or frame, bottom right "
@@ -91,6 +104,20 @@ def provenance_options(fn: Callable) -> Callable:
     return click.option("--label/--no-label", default=True, show_default=True,
                         help="Mark the outputs as synthetic in their metadata (facelab version, model, "
                              "weights sha256 prefix).")(fn)
+
+
+def signing(ctx: click.Context, c2pa: bool, sign_cert: Path | None, sign_key: Path | None) -> Any:
+    """The :class:`~facelab.credentials.SigningKey` of ``--c2pa``/``--sign-cert``/``--sign-key``
+    (None with ``--no-c2pa``); says so when the local self-signed key was just made."""
+    if not c2pa:
+        return None
+    from facelab.credentials import signing_key
+
+    key = signing_key(sign_cert, sign_key)
+    if key.created:
+        echo(ctx, f"note: created a local self-signed C2PA signing key in {key.cert_path.parent}; verifiers "
+                  "show its manifests as signed by an untrusted signer (docs/security.md)", err=True)
+    return key
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option
+from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option, signing
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
 from facelab.errors import ConfigError, as_item_error
 from facelab.shard import Shard
@@ -84,6 +84,7 @@ every output, as one run would (docs/cluster.md).
 def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
          out: Path, largest: bool, track: int | None, blend: BlendMode, color: ColorMethod, size: int, margin: float, erode: float,
          feather: float, landmarks: str, mask: str, detect_every: int, refine: bool, label: bool, watermark: str | None,
+         c2pa: bool, sign_cert: Path | None, sign_key: Path | None,
          on_damage: str, overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
 
@@ -92,7 +93,8 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     of two people turns each target face into the other identity. Frames without faces pass
     through unchanged; videos keep frame count, fps, size and audio. A JSON sidecar (OUT.json)
     lists every changed frame and face. Outputs are labelled synthetic in their metadata
-    (--no-label to leave it out); --watermark also draws the label on every frame.
+    (--no-label to leave it out) and carry a signed C2PA manifest that says so (--no-c2pa to
+    leave it out); --watermark also draws the label on every frame.
     """
     from facelab.faces.detect import FaceDetector
     from facelab.io.image import IMAGE_EXTS, is_image
@@ -155,6 +157,7 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         assert model is not None  # exactly one of --source and --model, checked above
         face_source, settings = load_swap_model(model, settings, direction=direction, device=g.device)
     selection = Selection(largest=largest, track=track)
+    credentials = signing(ctx, c2pa, sign_cert, sign_key)
     failed: list[tuple[Path, str]] = list(failures)
     frames = faces = changed = 0
     warned: list[tuple[Path, str]] = []
@@ -174,12 +177,12 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         try:
             if job.kind == "image":
                 rec = swap_image_file(face_source, job.src, job.dst, detector, settings, selection=selection,
-                                      overwrite=replace, label=label, watermark=watermark)
+                                      overwrite=replace, label=label, watermark=watermark, credentials=credentials)
             else:
                 rec = swap_video_file(face_source, job.src, job.dst, detector, settings, selection=selection,
                                       detect_every=detect_every, refine=refine, overwrite=replace, label=label,
                                       watermark=watermark, on_damage=cast("OnDamage", on_damage),
-                                      on_frame=on_frame)
+                                      on_frame=on_frame, credentials=credentials)
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(job.src, exc)
             failed.append((job.src, str(exc)))

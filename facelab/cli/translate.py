@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import click
 from tqdm import tqdm
 
-from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option
+from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option, signing
 from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, download_bar, echo, progress_bar
 from facelab.errors import as_item_error
 from facelab.shard import Shard
@@ -63,16 +63,18 @@ Examples:
 def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: str | None, weights: Path | None,
               direction: str, size: str | None, batch_size: int | None, inference: str, seed: int | None,
               image_ext: str | None, amp: bool | None, overwrite: bool, shard: Shard | None, label: bool,
-              watermark: str | None, on_damage: str) -> None:
+              watermark: str | None, on_damage: str, c2pa: bool, sign_cert: Path | None,
+              sign_key: Path | None) -> None:
     """Translate images, folders and videos with a Pix2Pix or CycleGAN generator.
 
     Videos (mp4, mov, mkv, avi, webm) keep their frame rate and audio; H.264 output. Outputs
-    carry a "synthetic media" label in their metadata (--no-label to leave it out); --watermark
-    also draws one on every image and frame (docs/security.md says what labels do and do not do).
+    carry a "synthetic media" label in their metadata (--no-label to leave it out) and a signed
+    C2PA manifest that says so (--no-c2pa to leave it out); --watermark also draws one on every
+    image and frame (docs/security.md says what each mark does and does not prove).
     """
     import torch
 
-    from facelab.translate.infer import load_translator
+    from facelab.translate.api import load_translator
     from facelab.translate.pipeline import plan_jobs, run_job, writable_dir
 
     g: Globals = ctx.obj
@@ -90,6 +92,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     writable_dir(jobs[0].dst.parent)
     tr = load_translator(model, weights, direction=direction, device=g.device, inference=inference, size=size,
                          amp=amp, download_progress=download_bar(ctx))
+    credentials = signing(ctx, c2pa, sign_cert, sign_key)  # after the model: a run that fails makes no key
     failed: list[tuple[Path, str]] = list(failures)
     frames, t0 = 0, time.perf_counter()
     warned: list[tuple[Path, str]] = []
@@ -106,7 +109,8 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
 
         try:
             result = run_job(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
-                             label=label, watermark=watermark, on_damage=cast("OnDamage", on_damage))
+                             label=label, watermark=watermark, on_damage=cast("OnDamage", on_damage),
+                             credentials=credentials)
             frames += result.frames
             for warning in result.warnings:
                 warned.append((job.src, warning))

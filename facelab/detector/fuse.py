@@ -22,6 +22,11 @@ video); tracks too short to judge (spurious detections), faces less than half as
 largest one (background faces, too few pixels to judge) and detections that do not look like a
 face (:func:`facelab.detector.pipeline.plausible_face`: a caption, a hand) are listed but do not
 decide.
+
+Before any of that, what the file declares about itself (:func:`fuse_declaration`): a C2PA
+manifest whose signature and content hashes check out and that declares the content made by a
+trained model decides the verdict (FAKE), whatever the pixels say; a manifest that fails
+validation, and facelab's unsigned metadata label, are reported but do not decide.
 """
 
 from __future__ import annotations
@@ -29,13 +34,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facelab.detector.results import SignalResult, TrackResult
 
-__all__ = ["AGGREGATES", "FusionConfig", "aggregate_scores", "fuse_media", "fuse_track", "recentre",
-           "track_cnn_probability"]
+if TYPE_CHECKING:
+    from facelab.credentials import Credentials
+
+__all__ = ["AGGREGATES", "FusionConfig", "aggregate_scores", "fuse_declaration", "fuse_media", "fuse_track",
+           "recentre", "track_cnn_probability"]
 
 
 @dataclass(frozen=True)
@@ -192,3 +201,22 @@ def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()
         reasons.append(f"ignored {len(ignored)} short, small, unscored or face-unlike track(s): "
                        + ", ".join(f"{t.track} ({t.frames} frames)" for t in ignored[:5]))
     return float(worst.fake_probability), verdict, reasons
+
+
+def fuse_declaration(verdict: str, reasons: Sequence[str], credentials: Credentials) -> tuple[str, list[str]]:
+    """The verdict and reasons once what the file declares is taken in.
+
+    Why a valid declaration decides: it is the maker's own statement, signed, over content that
+    has not changed since; no pixel statistic is stronger evidence. Anyone can sign, so only a
+    declaration of *synthetic* decides: a manifest that says "camera capture" proves nothing
+    against the pixels. A manifest that fails validation (content changed after signing, a
+    forged signature) is reported first and leaves the verdict to the analysis; so does
+    facelab's metadata label, which anyone can write or strip.
+    """
+    if credentials.valid and credentials.declared_synthetic:
+        return "FAKE", [credentials.summary(), *(f"analysis: {r}" for r in reasons)]
+    if credentials.c2pa in ("invalid", "unreadable"):
+        return verdict, [credentials.summary(), *reasons]
+    if credentials.label is not None:
+        return verdict, [*reasons, f"labelled synthetic in its metadata (unsigned, not proof): {credentials.label}"]
+    return verdict, list(reasons)

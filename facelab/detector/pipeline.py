@@ -35,8 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facelab.credentials import read_credentials
 from facelab.detector.crops import face_crop
-from facelab.detector.fuse import FusionConfig, fuse_media, fuse_track, recentre, track_cnn_probability
+from facelab.detector.fuse import (
+    FusionConfig,
+    fuse_declaration,
+    fuse_media,
+    fuse_track,
+    recentre,
+    track_cnn_probability,
+)
 from facelab.detector.protocols import CropClassifier, FaceFinder, MotionScorer
 from facelab.detector.results import FrameRecord, MediaResult, SignalResult, SuspiciousFrame, TrackResult, WindowScore
 from facelab.errors import ConfigError, InputError, as_item_error
@@ -87,6 +95,8 @@ class DetectConfig:
         fusion: how the signals combine.
         on_damage: damaged videos: ``"skip"`` analyses every frame that decodes and reports the
             damage; ``"fail"`` refuses the file (:mod:`facelab.io.decode`).
+        provenance: read the file's C2PA manifest and facelab's metadata label first; a valid
+            declaration that it is synthetic decides the verdict (:func:`~facelab.detector.fuse.fuse_declaration`).
     """
 
     stride: int = 5
@@ -103,6 +113,7 @@ class DetectConfig:
     gradcam: bool = True
     fusion: FusionConfig = field(default_factory=FusionConfig)
     on_damage: str = "skip"
+    provenance: bool = True
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -369,10 +380,17 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, cl
         InputError: the file cannot be read.
     """
     path = Path(path)
-    if is_image(path):
-        return _detect_image(path, cfg, detector, classifier, cnn_skipped, on_frame)
-    if is_video(path):
-        return _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
+    if is_image(path) or is_video(path):
+        # 0. what the file declares, read first (a missing file fails in the analysis, with its message)
+        creds = read_credentials(path) if cfg.provenance and path.is_file() else None
+        if is_image(path):
+            result = _detect_image(path, cfg, detector, classifier, cnn_skipped, on_frame)
+        else:
+            result = _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
+        if creds is not None:
+            result.provenance = creds
+            result.verdict, result.reasons = fuse_declaration(result.verdict, result.reasons, creds)
+        return result
     if not path.exists():
         raise InputError(path, "no such file or folder")
     raise InputError(path, "not an image or video by its extension")

@@ -467,6 +467,18 @@ def _facts(m: MediaResult) -> str:
     return f'<table class="facts">{body}</table>'
 
 
+def _provenance_callout(m: MediaResult) -> str:
+    """What the file declares (C2PA manifest, metadata label): a box when there is anything to say."""
+    c = m.provenance
+    if c is None or (c.c2pa == "none" and c.label is None):
+        return ""
+    kind = "error" if c.c2pa in ("invalid", "unreadable") else "warn"
+    actions = [f"{a.get('action')}: {a.get('description') or ''} ({a.get('digitalSourceType') or 'no source type'})"
+               for a in c.actions]
+    return (f'<div class="callout {kind}"><strong>Provenance</strong> (what the file declares; '
+            f'docs/security.md)<p>{_e(c.summary())}</p>{_list(actions)}</div>')
+
+
 def media_section(i: int | str, m: MediaResult) -> str:
     verdict = "FAILED" if m.error else m.verdict
     head = (f'<section class="media" id="m{i}"><h2>{_badge(verdict)} {_e(_name(m.path))}</h2>'
@@ -475,7 +487,7 @@ def media_section(i: int | str, m: MediaResult) -> str:
         return (head + '<div class="callout error"><strong>This file could not be analysed.</strong>'
                 f'<pre>{_e(m.error)}</pre></div>{_list(m.warnings)}</section>')
     parts = [head, f'<p class="prob">Fused fake probability <strong>{_p(m.fake_probability)}</strong></p>',
-             _list(m.reasons), _skipped_callouts(m.cnn, m.motion)]
+             _list(m.reasons), _provenance_callout(m), _skipped_callouts(m.cnn, m.motion)]
     if m.warnings:
         parts.append(f'<div class="callout warn"><strong>Warnings</strong>{_list(m.warnings)}</div>')
     parts += ['<div class="cols">', _signal_rows(m.cnn, m.motion), _facts(m), "</div>"]

@@ -8,9 +8,12 @@ only for the HTML report (face crops, Grad-CAM maps, landmark traces) stay out o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from facelab.credentials import Credentials
 
 __all__ = ["SCHEMA", "VERDICTS", "FrameRecord", "MediaResult", "SignalResult", "SuspiciousFrame",
            "TrackResult", "WindowScore"]
@@ -134,7 +137,9 @@ class MediaResult:
 
     ``fake_probability`` is the fused probability behind ``verdict`` (the largest over tracks for
     a file with several faces: one fake face makes the file fake). ``face_found_rate`` is the share
-    of analysed frames with at least one face.
+    of analysed frames with at least one face. ``provenance``: what the file declares about itself
+    (C2PA manifest, facelab's metadata label; None when not read), which can decide ``verdict``
+    (:func:`facelab.detector.fuse.fuse_declaration`).
     """
 
     path: str
@@ -156,6 +161,7 @@ class MediaResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    provenance: Credentials | None = None
     damage: dict[str, Any] | None = None  # videos: facelab.io.decode.Damage.to_json()
 
     @property
@@ -178,6 +184,7 @@ class MediaResult:
             "reasons": list(self.reasons),
             "error": self.error,
             "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json()},
+            "provenance": self.provenance.to_json() if self.provenance is not None else None,
             "face_found_rate": _r(self.face_found_rate),
             "frames_total": self.frames_total,
             "frames_analysed": self.frames_analysed,

@@ -19,7 +19,7 @@ import logging
 import os
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -252,7 +252,7 @@ def _one_line(exc: BaseException) -> str:
 
 def write_image(
     path: str | Path, img: np.ndarray, *, overwrite: bool = False, quality: int = 95,
-    metadata: dict[str, str] | None = None,
+    metadata: dict[str, str] | None = None, seal: Callable[[Path, Path], None] | None = None,
 ) -> None:
     """Write a uint8 RGB image; the format comes from the extension.
 
@@ -265,6 +265,9 @@ def write_image(
         metadata: text tags to embed: PNG ``tEXt`` chunks (key -> text); JPEG, WebP and TIFF get
             them as EXIF ``ImageDescription`` (the ``comment`` / ``description`` value) and
             ``Software`` (the ``software`` value), the fields viewers and exiftool show.
+        seal: called as ``seal(temporary file, path)`` once the temporary file is complete and
+            before it is renamed: it may rewrite the file (facelab signs its C2PA manifest there,
+            :meth:`facelab.credentials.SigningKey.sealer`), so a signed output appears whole or not at all.
 
     The file appears atomically: the data goes to a hidden temporary file in the same folder,
     which is renamed over ``path`` only once complete, and removed if anything fails.
@@ -303,6 +306,8 @@ def write_image(
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             Image.fromarray(np.ascontiguousarray(img)).save(f, format=fmt, **options)
+        if seal is not None:
+            seal(tmp, path)
         os.replace(tmp, path)
     except PermissionError:
         tmp.unlink(missing_ok=True)

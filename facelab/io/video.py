@@ -45,7 +45,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -309,6 +309,8 @@ class VideoWriter:
         metadata: container-level tags, e.g. ``{"comment": "synthetic media made by facelab"}``.
             MP4/MOV keep keys outside the classic set (title, comment, ...) as ``mdta`` tags.
         encoder_options: extra FFmpeg encoder options (``{"preset": "veryfast"}``).
+        seal: called as ``seal(temporary file, path)`` once the file is complete, before it is
+            renamed into place (C2PA signing: :meth:`facelab.credentials.SigningKey.sealer`).
 
     Raises:
         OutputError: bad extension, ``path`` exists, ``path`` is ``audio_from``, the container
@@ -329,8 +331,10 @@ class VideoWriter:
         overwrite: bool = False,
         metadata: Mapping[str, str] | None = None,
         encoder_options: Mapping[str, str] | None = None,
+        seal: Callable[[Path, Path], None] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.seal = seal
         self.fps = _as_fraction(fps)
         self.size = (int(size[0]), int(size[1])) if size is not None else None
         if self.size is not None and (self.size[0] <= 0 or self.size[1] <= 0):
@@ -461,6 +465,8 @@ class VideoWriter:
                 self._audio = None
             self._out.close()
             self._out = None
+            if self.seal is not None:
+                self.seal(self._tmp, self.path)
             os.replace(self._tmp, self.path)
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from facelab import __version__
+from facelab.credentials import Declaration, SigningKey, file_sha256
 from facelab.errors import InputError, OutputError
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
@@ -122,6 +123,16 @@ def synthetic_metadata(source: FaceSource) -> dict[str, str]:
                            weights=info.get("weights_path"))
 
 
+def declaration(source: FaceSource, src: Path) -> Declaration:
+    """What the C2PA manifest of a swap of ``src`` declares: the method, and the model (one-shot:
+    the source photo) with its sha256."""
+    d = source.describe()
+    what = d.get("source") or d.get("model")
+    info = getattr(getattr(source, "translator", None), "info", None) or {}
+    return Declaration(f"face swapped ({d['method']})", model=Path(str(what)).name,
+                       model_sha256=file_sha256(info.get("weights_path") or d.get("source")), parent=src)
+
+
 def finished(dst: str | Path) -> bool:
     """Whether ``dst`` is a finished swap output: the file and its sidecar exist (the sidecar is
     written last, atomically, so a crash mid-file leaves none) and the sidecar reads back."""
@@ -174,8 +185,11 @@ def _dense_backend(settings: SwapSettings) -> Any:
 
 def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True,
-                    watermark: str | None = None) -> SwapRecord:
-    """Swap the chosen faces of one photo; a photo without faces is written unchanged (watermarked if asked)."""
+                    watermark: str | None = None, credentials: SigningKey | None = None) -> SwapRecord:
+    """Swap the chosen faces of one photo; a photo without faces is written unchanged (watermarked if asked).
+
+    ``credentials``: sign a C2PA manifest into the output (:func:`declaration`), before it appears.
+    """
     t0, src, dst = time.perf_counter(), Path(src), Path(dst)
     _check_dst(src, dst, overwrite)
     # 1. read and detect
@@ -194,7 +208,8 @@ def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     # 3. write the image, then its sidecar
     if watermark is not None:
         frame = draw_watermark(frame, watermark)
-    write_image(dst, frame, overwrite=overwrite, metadata=synthetic_metadata(source) if label else None)
+    write_image(dst, frame, overwrite=overwrite, metadata=synthetic_metadata(source) if label else None,
+                seal=credentials.sealer(declaration(source, src)) if credentials is not None else None)
     record.seconds = time.perf_counter() - t0
     _write_sidecar(record, dst)
     return record
@@ -204,7 +219,8 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                     *, selection: Selection = Selection(), detect_every: int = 5, refine: bool = True,
                     overwrite: bool = False,
                     label: bool = True, watermark: str | None = None, on_damage: OnDamage = "skip",
-                    on_frame: Callable[[int, int | None], None] | None = None) -> SwapRecord:
+                    on_frame: Callable[[int, int | None], None] | None = None,
+                    credentials: SigningKey | None = None) -> SwapRecord:
     """Swap faces in every frame of a video, streaming; same size, timestamps and audio.
 
     Every frame that decodes is written, at its input time, so the output keeps the input's
@@ -214,6 +230,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     ``on_damage="fail"`` refuses a damaged input instead (InputError, no output).
 
     ``watermark``: text drawn on every frame (:func:`facelab.provenance.draw_watermark`).
+    ``credentials``: sign a C2PA manifest into the output (:func:`declaration`), before it appears.
     ``detect_every``, ``refine``: full MTCNN every k frames; in between, O-Net re-detection of
     each tracked face (``refine``) with optical flow for the faces it loses, or flow alone
     (:class:`~facelab.faces.track.FaceTracker`).
@@ -234,7 +251,9 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
         tracker = new_tracker()
         # decoding runs one thread ahead and encoding one thread behind the swap (facelab.io.background)
         with BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
-                                          overwrite=overwrite, metadata=synthetic_metadata(source) if label else None)
+                                          overwrite=overwrite, metadata=synthetic_metadata(source) if label else None,
+                                          seal=credentials.sealer(declaration(source, src))
+                                          if credentials is not None else None)
                               ) as writer:
             for index, t, frame in prefetch(reader.timed_frames()):
                 original, entries = frame, []

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from facelab.credentials import Declaration, SigningKey, file_sha256
 from facelab.errors import ConfigError, InputError, OutputError
 from facelab.files import folder_problem
 from facelab.io.background import BackgroundWriter, prefetch
@@ -124,8 +125,9 @@ def plan_jobs(inputs: list[str | Path], out: str | Path, *, image_ext: str | Non
 
 
 def translate_image_file(tr: Translator, job: Job, overwrite: bool = False, *, label: bool = True,
-                         watermark: str | None = None) -> JobResult:
-    """Translate one image; ``label``: synthetic-media metadata, ``watermark``: visible text (None: none)."""
+                         watermark: str | None = None, credentials: SigningKey | None = None) -> JobResult:
+    """Translate one image; ``label``: synthetic-media metadata, ``watermark``: visible text (None: none),
+    ``credentials``: a signed C2PA manifest (:func:`declaration`), written before the file appears."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
         raise OutputError(job.dst, "exists; pass --overwrite to replace it")
@@ -133,8 +135,16 @@ def translate_image_file(tr: Translator, job: Job, overwrite: bool = False, *, l
     (out,) = tr.translate([img])
     if watermark is not None:
         out = draw_watermark(out, watermark)
-    write_image(job.dst, out, overwrite=overwrite, metadata=synthetic_tag(tr) if label else None)
+    write_image(job.dst, out, overwrite=overwrite, metadata=synthetic_tag(tr) if label else None,
+                seal=credentials.sealer(declaration(tr, job.src)) if credentials is not None else None)
     return JobResult(job, 1, time.perf_counter() - t0)
+
+
+def declaration(tr: Translator, src: Path) -> Declaration:
+    """What the C2PA manifest of a translation of ``src`` declares: the model and its weights' sha256."""
+    model = tr.info.get("model") or Path(tr.info.get("weights_path", "?")).name
+    return Declaration("translated", model=str(model), model_sha256=file_sha256(tr.info.get("weights_path")),
+                       parent=src)
 
 
 def synthetic_tag(tr: Translator) -> dict[str, str]:
@@ -155,7 +165,8 @@ def default_batch_size(tr: Translator) -> int:
 
 def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
                          on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
-                         watermark: str | None = None, on_damage: OnDamage = "skip") -> JobResult:
+                         watermark: str | None = None, on_damage: OnDamage = "skip",
+                         credentials: SigningKey | None = None) -> JobResult:
     """Translate every frame; `on_frames(n_done, total_or_None)` after each batch.
 
     Every frame that decodes is written at its input time, so the output keeps the input's
@@ -164,7 +175,8 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = N
 
     ``batch_size``: frames per forward pass (None: :func:`default_batch_size`).
 
-    ``label``: synthetic-media container metadata; ``watermark``: text drawn on every frame.
+    ``label``: synthetic-media container metadata; ``watermark``: text drawn on every frame;
+    ``credentials``: a signed C2PA manifest (:func:`declaration`), written before the file appears.
     """
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
@@ -176,7 +188,9 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = N
         batch = batch_size or default_batch_size(tr)
         # decoding one thread ahead and encoding one behind the network (facelab.io.background)
         with BackgroundWriter(VideoWriter(job.dst, info.fps, size, audio_from=job.src, overwrite=overwrite,
-                                          metadata=synthetic_tag(tr) if label else None)) as writer:
+                                          metadata=synthetic_tag(tr) if label else None,
+                                          seal=credentials.sealer(declaration(tr, job.src))
+                                          if credentials is not None else None)) as writer:
             for items in batched(prefetch(reader.timed_frames()), max(1, batch)):
                 outs = tr.translate([frame for _, _, frame in items])
                 for (_, t, _), out in zip(items, outs, strict=True):
@@ -191,11 +205,13 @@ def translate_video_file(tr: Translator, job: Job, *, batch_size: int | None = N
 
 def run_job(tr: Translator, job: Job, *, batch_size: int | None = None, overwrite: bool = False,
             on_frames: Callable[[int, int | None], None] | None = None, label: bool = True,
-            watermark: str | None = None, on_damage: OnDamage = "skip") -> JobResult:
+            watermark: str | None = None, on_damage: OnDamage = "skip",
+            credentials: SigningKey | None = None) -> JobResult:
+    """Translate one planned job, image or video (the arguments of the two functions above)."""
     if job.kind == "image":
-        return translate_image_file(tr, job, overwrite, label=label, watermark=watermark)
+        return translate_image_file(tr, job, overwrite, label=label, watermark=watermark, credentials=credentials)
     return translate_video_file(tr, job, batch_size=batch_size, overwrite=overwrite, on_frames=on_frames,
-                                label=label, watermark=watermark, on_damage=on_damage)
+                                label=label, watermark=watermark, on_damage=on_damage, credentials=credentials)
 
 
 def writable_dir(path: Path) -> None:
