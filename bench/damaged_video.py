@@ -58,7 +58,9 @@ def naive_frames(path: Path) -> int:
 def facelab(*args: str) -> tuple[int, str, float]:
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "facelab", *args], capture_output=True, text=True)
-    lines = [ln.split("\r")[-1] for ln in (res.stdout + res.stderr).splitlines() if ln.strip()]
+    # the summary line (stdout) or the one-line error (stderr), not the progress bar
+    lines = [ln.split("\r")[-1].strip() for ln in (res.stdout + "\n" + res.stderr).splitlines()]
+    lines = [ln for ln in lines if ln.startswith(("swapped", "analysed", "error"))]
     return res.returncode, lines[-1] if lines else "", time.perf_counter() - t0
 
 

@@ -220,5 +220,6 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
                      if warned else ""))
     if failed:
         for path, reason in failed:
-            echo(ctx, f"  failed: {path}: {reason}", err=True)
+            # an InputError already names its file
+            echo(ctx, f"  failed: {reason if reason.startswith(str(path)) else f'{path}: {reason}'}", err=True)
         raise click.exceptions.Exit(EXIT_FAILED if ok + len(done_before) == 0 else EXIT_PARTIAL)

@@ -133,5 +133,6 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
                  else f"; WARNING: {len(warned)} damaged inputs (listed above)" if warned else ""))
     if failed:
         for path, reason in failed:
-            echo(ctx, f"  failed: {path}: {reason}", err=True)
+            # an InputError already names its file
+            echo(ctx, f"  failed: {reason if reason.startswith(str(path)) else f'{path}: {reason}'}", err=True)
         raise click.exceptions.Exit(EXIT_FAILED if ok == 0 else EXIT_PARTIAL)
