@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: Header of :func:`write_csv`, one row per :class:`FrameRecord`.
 CSV_COLUMNS: tuple[str, ...] = ("path", "frame", "time", "track", "detected", "x1", "y1", "x2", "y2",
-                                "cnn", "motion", "track_verdict", "track_fake_probability")
+                                "cnn", "motion", "track_verdict", "track_fake_probability", "lip_sync")
 #: Most points in one SVG polyline (about two per pixel column of a 760-px plot).
 MAX_POINTS = 1500
 #: Most suspicious frames shown per track, highest CNN probability first (`facelab detect --top` <= 32).
@@ -118,7 +118,7 @@ def write_csv_records(records: Iterable[dict[str, Any]], path: str | Path) -> No
                 box = [_num(v, 1) for v in list(f["box"])[:4]] + [""] * max(0, 4 - len(f["box"]))
                 writer.writerow([r["path"], f["frame"], _num(f.get("time"), 4), f["track"], int(bool(f["detected"])),
                                  *box, _num(f.get("cnn"), 4), _num(f.get("motion"), 4), t["verdict"] if t else "",
-                                 _num(t.get("fake_probability"), 4) if t else ""])
+                                 _num(t.get("fake_probability"), 4) if t else "", _num(f.get("lip_sync"), 4)])
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
