@@ -4,7 +4,7 @@
     python bench/lipsync_eval.py --traces /tmp/traces CLIP... [--write-calibration]
 
 For every clip with an audio track and a face: its own audio (real), the audio delayed by 1 s
-(`shift`), and the audio of the next clip in the list (`swap`, another speaker; looped or cut to
+(`shift`), and the audio of the next clip in the list (`swap`, another speaker, from the clip half the list away, so mostly another source; looped or cut to
 length). Each window's sync and peak correlations are computed with the 68-point mouth and with
 the 5-point fallback. The window logistic model (sync_corr, peak - sync) is fitted with
 scikit-learn on real vs shift+swap windows; the check is judged leave-one-clip-out (each clip is
@@ -38,13 +38,13 @@ def main_track(traces: Path, stem: str) -> FaceTrace | None:
 
 def windows(trace: FaceTrace, audio: np.ndarray, sr: int, cfg: LipSyncConfig) -> list[tuple[float, float]]:
     res = lip_sync(trace, audio, sr, trace.fps, cfg)
-    return [(w.sync_corr, w.peak_corr - w.sync_corr) for w in res.evidence]
+    return [(w.sync_corr, w.peak_corr - w.sync_corr, w.best_lag) for w in res.evidence]
 
 
 def track_p(feats: list[tuple[float, float]], model: LogisticRegression) -> float | None:
     if not feats:
         return None
-    z = model.decision_function(np.asarray(feats))
+    z = model.decision_function(np.asarray(feats)[:, :2])
     return float(1 / (1 + math.exp(-z.mean())))
 
 
@@ -53,8 +53,9 @@ def main() -> None:
     ap.add_argument("clips", nargs="+", type=Path)
     ap.add_argument("--traces", type=Path, required=True)
     ap.add_argument("--write-calibration", action="store_true")
+    ap.add_argument("--stride", type=float, default=CALIBRATION.stride_s, help="window step in seconds")
     args = ap.parse_args()
-    cfg = replace(CALIBRATION, coef=(0.0, 0.0), intercept=0.0)
+    cfg = replace(CALIBRATION, stride_s=args.stride)
     clips = []
     for c in args.clips:
         a = read_audio(c)
@@ -69,7 +70,7 @@ def main() -> None:
         for i, (c, tr, a) in enumerate(clips):
             t = tr if source == "dlib68" else replace(tr, points68=None)
             x, sr = a.samples, a.sample_rate
-            other = clips[(i + 1) % len(clips)][2].samples
+            other = clips[(i + len(clips) // 2) % len(clips)][2].samples  # half the list away: another source
             other = np.resize(other, len(x))  # loop or cut to length
             shifted = np.concatenate([np.zeros(sr, np.float32), x])[: len(x)]
             feats[c.name] = {"real": windows(t, x, sr, cfg), "shift": windows(t, shifted, sr, cfg),
@@ -84,7 +85,7 @@ def main() -> None:
                 for kind, lab in (("real", 0), ("shift", 1), ("swap", 1)):
                     X += feats[n][kind]
                     y += [lab] * len(feats[n][kind])
-            return LogisticRegression(C=1.0, class_weight="balanced").fit(np.asarray(X), np.asarray(y))
+            return LogisticRegression(C=1.0, class_weight="balanced").fit(np.asarray(X)[:, :2], np.asarray(y))
 
         table = []
         for n in names:
@@ -97,6 +98,9 @@ def main() -> None:
         for n, pr, ps, pw, nw, med in table:
             print(f"| {n} | {nw} | {med:.2f} | {pr:.2f} | {ps if ps is None else f'{ps:.2f}'} | "
                   f"{pw if pw is None else f'{pw:.2f}'} |")
+        lags = [f[2] for n in names for f in feats[n]["real"]]
+        print(f"best lag of the real windows: median {np.median(lags):+.2f} s, IQR {np.percentile(lags, 25):+.2f} to "
+              f"{np.percentile(lags, 75):+.2f} s")
         real = [r[1] for r in table]
         fake = [r[k] for r in table for k in (2, 3) if r[k] is not None]
         auc = roc_auc_score([0] * len(real) + [1] * len(fake), real + fake)
@@ -107,16 +111,14 @@ def main() -> None:
         m = rows[source]
         print(f"model on all: coef {m.coef_[0].round(3).tolist()} intercept {float(m.intercept_[0]):.3f}")
     if args.write_calibration:
-        m = rows["dlib68"]
+        m, m5 = rows["dlib68"], rows["5pt"]
         cal = replace(cfg, coef=(round(float(m.coef_[0][0]), 4), round(float(m.coef_[0][1]), 4)),
-                      intercept=round(float(m.intercept_[0]), 4))
-        m5 = rows["5pt"]
-        OUT.write_text(json.dumps({
-            "made_by": "bench/lipsync_eval.py --write-calibration",
-            "clips": [c.name for c, _, _ in clips],
-            "config": config_to_json(cal),
-            "config_5pt": {"coef": [round(float(v), 4) for v in m5.coef_[0]], "intercept": round(float(m5.intercept_[0]), 4)},
-        }, indent=2) + "\n")
+                      intercept=round(float(m.intercept_[0]), 4),
+                      coef_5pt=(round(float(m5.coef_[0][0]), 4), round(float(m5.coef_[0][1]), 4)),
+                      intercept_5pt=round(float(m5.intercept_[0]), 4))
+        OUT.write_text(json.dumps({"made_by": "bench/lipsync_eval.py --write-calibration",
+                                   "clips": [c.name for c, _, _ in clips], "config": config_to_json(cal)},
+                                  indent=2) + "\n")
         print(f"wrote {OUT}")
 
 

@@ -66,7 +66,8 @@ class LipSyncConfig:
     """Windows, lags and the evidence rule of the lip-sync check (see the module docstring).
 
     ``coef`` and ``intercept`` are the window logistic model: fake log-odds =
-    ``intercept + coef[0] * sync_corr + coef[1] * (peak_corr - sync_corr)``.
+    ``intercept + coef[0] * sync_corr + coef[1] * (peak_corr - sync_corr)``, fitted for dlib's
+    mouth; ``coef_5pt`` and ``intercept_5pt`` the same for the 5-point mouth measure.
     """
 
     window_s: float = 4.0
@@ -78,8 +79,10 @@ class LipSyncConfig:
     min_speech: float = 0.3
     min_modulation: float = 0.25
     min_mouth: float = 0.8
-    coef: tuple[float, float] = (-8.0, 4.0)
-    intercept: float = 2.0
+    coef: tuple[float, float] = (-4.0, 1.0)
+    intercept: float = 0.8
+    coef_5pt: tuple[float, float] = (-4.0, 0.5)
+    intercept_5pt: float = 1.0
 
     @classmethod
     def calibrated(cls) -> LipSyncConfig:
@@ -270,7 +273,8 @@ def lip_sync(trace: FaceTrace, samples: np.ndarray | None, sample_rate: int, fps
         peak = float(curve[peak_i]) if finite.any() else math.nan
         score = None
         if evidence:
-            z = cfg.intercept + cfg.coef[0] * sync + cfg.coef[1] * (peak - sync)
+            coef, icpt = (cfg.coef, cfg.intercept) if source == "dlib68" else (cfg.coef_5pt, cfg.intercept_5pt)
+            z = icpt + coef[0] * sync + coef[1] * (peak - sync)
             score = 1.0 / (1.0 + math.exp(-z))
         windows.append(SyncWindow(start=first + a, end=first + b, sync_corr=sync, peak_corr=peak,
                                   best_lag=float(lags_f[peak_i] / fps), speech=speech, evidence=evidence,
