@@ -24,6 +24,7 @@ Examples:
   facelab detect videos/ --weights runs/detector --json v.json --report r.html --resume   # after a crash
   facelab detect videos/ --weights runs/detector --json s2.json --report s2.html --shard 2/4
   facelab detect --merge s1.json s2.json s3.json s4.json s*.html --json all.json --report all.html
+  facelab detect interview.mp4 --reference alice.fp --report r.html   # does this face move like Alice?
 
 \b
 Each input gets one line: VERDICT (fake probability) and the main reason. Verdicts are REAL,
@@ -76,6 +77,11 @@ SLURM job-array recipe.
 @click.option("--window-stride", type=click.IntRange(1), default=15, show_default=True,
               help="Step between landmark-motion windows.")
 @click.option("--no-landmarks", is_flag=True, help="Skip the landmark-motion check.")
+@click.option("--no-lip-sync", is_flag=True,
+              help="Skip the lip-sync check (mouth opening against the speech in the audio; videos with audio only).")
+@click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="A person's motion fingerprint (`facelab fingerprint build`): score each face track against it "
+                   "(another person's face is reported as such, not as fake). Needs the dlib extra.")
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
 @click.option("--top", type=click.IntRange(0, 32), default=4, show_default=True,
               help="Most suspicious frames per face shown in the report.")
@@ -92,13 +98,15 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool,
+           no_lip_sync: bool, reference: Path | None, no_gradcam: bool, top: int,
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
 
     Two detectors look at every face track: a CNN on aligned face crops (the shipped detector,
     or --weights) and a classical landmark-motion check (inner-face landmarks that move unlike
     the head). Their scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
+    Videos with speech also get a lip-sync check, and --reference a person's motion fingerprint.
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
     from facelab.detector.pipeline import NO_CNN_HINT, DetectConfig, detect_files, list_media, make_detector
@@ -150,7 +158,12 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                        window=window,
                        stride_windows=window_stride, top_k=top, batch_size=batch_size,
                        cnn=classifier is not None, landmarks=not no_landmarks, gradcam=not no_gradcam and report is not None,
-                       fusion=fusion)
+                       fusion=fusion, lip_sync=not no_lip_sync, reference=None if reference is None else str(reference))
+    fingerprint = None
+    if reference is not None:
+        from facelab.detector.fingerprint import Fingerprint
+
+        fingerprint = Fingerprint.load(reference)
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -192,7 +205,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     try:
         for r in detect_files(todo, cfg, detector=detector, classifier=classifier, scorer=scorer,
                               motion_skipped="switched off with --no-landmarks" if no_landmarks else None,
-                              on_file=on_file, on_frame=on_frame):
+                              on_file=on_file, on_frame=on_frame, fingerprint=fingerprint):
             if journal is not None:  # on disk at once; nothing per input stays in memory
                 journal.append(r, html=report is not None)
             done, failed = done + (r.error is None), failed + (r.error is not None)

@@ -34,8 +34,10 @@ import numpy as np
 
 from facelab.errors import InputError
 from facelab.faces.detect import Face
+from facelab.faces.track import track_video
+from facelab.io.video import probe_video
 
-__all__ = ["EMBED_EVERY", "FaceTrace", "TraceCollector", "mouth_patch_opening"]
+__all__ = ["EMBED_EVERY", "FaceTrace", "TraceCollector", "mouth_patch_opening", "trace_video"]
 
 log = logging.getLogger(__name__)
 
@@ -233,3 +235,26 @@ class TraceCollector:
                 embeddings=np.asarray(st.embeddings, np.float32).reshape(-1, 128) if st.embeddings else None,
                 fps=self.fps, image_size=self._size)
         return out
+
+
+def trace_video(path: str | Path, detector: Any, *, dense: bool = True, embed: bool = False, detect_every: int = 5,
+                min_size: float = 40.0, on_frame: Any = None) -> dict[int, FaceTrace]:
+    """The face traces of every track of a video, tracked as ``facelab detect`` tracks (MTCNN every
+    ``detect_every`` frames, O-Net re-detection in between).
+
+    Args:
+        detector: a :class:`~facelab.faces.detect.FaceDetector`.
+        on_frame: optional callback ``(frames done, total or 0)``.
+
+    Raises:
+        InputError: the video cannot be read.
+    """
+    info = probe_video(path)
+    fps = float(info.fps) if info.fps else None
+    col = TraceCollector(dense=dense, embed=embed, fps=fps)
+    for done, (index, frame, tracked) in enumerate(track_video(path, detector, detect_every=detect_every,
+                                                               refine=detect_every > 1, min_size=min_size), 1):
+        col.update(index, frame, [(t.track_id, t.raw, t.detected) for t in tracked])
+        if on_frame is not None:
+            on_frame(done, info.frame_count)
+    return col.traces()

@@ -50,12 +50,12 @@ import numpy as np
 import torch
 
 from facelab.checkpoint import atomic_save, safe_load
-from facelab.detector.facetrace import FaceTrace
+from facelab.detector.facetrace import FaceTrace, trace_video
 from facelab.detector.landmark_motion import POSE_INDICES, POSE_MODEL
 from facelab.errors import ConfigError, InputError
 
 __all__ = ["FORMAT", "SAME_PERSON", "SIGNALS", "Fingerprint", "FingerprintResult", "behaviour_signals",
-           "build_fingerprint", "window_vectors"]
+           "build_fingerprint", "fingerprint_videos", "window_vectors"]
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,7 @@ def behaviour_signals(points68: np.ndarray, image_size: tuple[int, int]) -> np.n
         c, s = d / iod
         rot = np.array([[c, s], [-s, c]])  # eye line level; x right, y down
         z = (q - (el + er) / 2) @ rot.T / iod
-
-        def dist(a: int, b: int) -> float:
+        def dist(a: int, b: int, z: np.ndarray = z) -> float:
             return float(np.hypot(*(z[a] - z[b])))
 
         yaw, pitch, roll = _pose(q, image_size)
@@ -286,3 +285,33 @@ def build_fingerprint(name: str, traces: Sequence[FaceTrace], *, window_s: float
                        log_threshold=float(np.percentile(held_a, 90)), log_scale=max(float(held_a.std()), 0.1),
                        embedding=np.concatenate(embs).mean(axis=0).astype(np.float32) if embs else None,
                        window_s=window_s, stride_s=stride_s, windows=len(X), seconds=seconds, videos=list(videos))
+
+
+def fingerprint_videos(name: str, videos: Sequence[str | Path], detector: Any, *, window_s: float = 3.0,
+                       stride_s: float = 0.5, on_video: Any = None, on_frame: Any = None) -> Fingerprint:
+    """Track the faces of real videos of one person and fit their fingerprint.
+
+    The person is the face with the longest track of each video. Where a video's main face is
+    clearly another person than the rest (dlib face distance over :data:`SAME_PERSON` to the
+    mean of the others), building stops: mixing two people's motion makes a fingerprint of
+    neither.
+
+    Raises:
+        InputError: a video without a face, a video of another person, or too little footage.
+        ConfigError: the ``dlib`` extra is missing.
+    """
+    traces: list[FaceTrace] = []
+    for v in videos:
+        if on_video is not None:
+            on_video(Path(v))
+        found = trace_video(v, detector, dense=True, embed=True, on_frame=on_frame)
+        if not found:
+            raise InputError(Path(v), "no face found in this video")
+        traces.append(max(found.values(), key=len))
+    embs = [t.embeddings.mean(axis=0) if t.embeddings is not None and len(t.embeddings) else None for t in traces]
+    for i, e in enumerate(embs):
+        rest = [x for j, x in enumerate(embs) if j != i and x is not None]
+        if e is not None and rest and float(np.linalg.norm(e - np.mean(rest, axis=0))) > SAME_PERSON:
+            raise InputError(Path(videos[i]), f"its main face is another person than in the other videos "
+                                              f"(face distance over {SAME_PERSON}); give videos of {name} only")
+    return build_fingerprint(name, traces, window_s=window_s, stride_s=stride_s, videos=[str(v) for v in videos])

@@ -170,12 +170,12 @@ def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = Fusi
         verdict = "UNCERTAIN"
         reasons.append(f"too little evidence: {cnn_frames} frame(s) scored by the CNN and no motion window")
     firm = [(n, x) for n, (w, x) in zip(names, terms) if w >= 0.5 * top]  # only signals of comparable weight can veto
-    low = [n for n, x in firm if x < _logit(0.5 - cfg.band)]
-    high = [n for n, x in firm if x > _logit(0.5 + cfg.band)]
-    if low and high:
+    says_real = [n for n, x in firm if x < _logit(0.5 - cfg.band)]
+    says_fake = [n for n, x in firm if x > _logit(0.5 + cfg.band)]
+    if says_real and says_fake:
         verdict = "UNCERTAIN"
-        reasons.append(f"the {high[0]} and the {low[0]} disagree" if high[0] != "CNN" or low[0] != "landmark-motion check"
-                       else "the CNN and the landmark-motion check disagree")
+        pair = sorted((says_fake[0], says_real[0]), key=names.index)  # "the CNN and the landmark-motion check"
+        reasons.append(f"the {pair[0]} and the {pair[1]} disagree")
     return p, verdict, reasons
 
 
@@ -197,6 +197,8 @@ def _classic_terms(lip_sync: SignalResult | None, fingerprint: SignalResult | No
         out.append(("motion fingerprint", cfg.fingerprint_weight, _logit(fingerprint.probability)))
         reasons.append(f"motion fingerprint of {fingerprint.details.get('person', 'the reference')}: "
                        f"probability {fingerprint.probability:.2f} that this face does not move like them")
+    elif fingerprint is not None and fingerprint.details.get("same_person") is False:
+        reasons.append(f"motion fingerprint: {fingerprint.skipped_reason}")  # another person: not evidence of a fake
     return out
 
 

@@ -95,7 +95,7 @@ def _load_calibration() -> LipSyncConfig:
         raw = json.loads(_CALIBRATION_FILE.read_text())
     except FileNotFoundError:
         return LipSyncConfig()
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["config"].items()}
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["config"].items()}
     return LipSyncConfig(**kw)
 
 
