@@ -118,6 +118,14 @@ class FaceTrace:
     def __len__(self) -> int:
         return int(len(self.frames))
 
+    def between(self, start: int, end: int) -> FaceTrace:
+        """The frames ``start <= f < end`` (embeddings are kept whole: they say who, not when)."""
+        keep = (self.frames >= start) & (self.frames < end)
+        return FaceTrace(track=self.track, frames=self.frames[keep], points5=self.points5[keep],
+                         mouth_patch=self.mouth_patch[keep],
+                         points68=None if self.points68 is None else self.points68[keep],
+                         embeddings=self.embeddings, fps=self.fps, image_size=self.image_size)
+
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` of plain arrays (readable with ``allow_pickle=False``)."""
         n = len(self.frames)

@@ -28,7 +28,8 @@ real footage. Here, from dlib's 68 points on every detected frame (the ``dlib`` 
    model fitted without it. The log-distances of those held-out windows set the scale:
    a window's probability of "not moving like this person" is ``sigmoid((log d - log t) / s)``
    with ``t`` their 90th percentile and ``s`` their standard deviation; a track's probability is
-   the sigmoid of the mean window log-odds.
+   the sigmoid of the mean window log-odds (``s`` is at least 0.5: with few windows their spread
+   is itself uncertain, and a tiny ``s`` would make every verdict extreme).
 5. **Identity**: dlib's 128-d face embedding (mean over some frames of the footage). A track
    farther than :data:`SAME_PERSON` (dlib's own threshold, 0.6) from it is "not this person":
    no motion verdict, since the fingerprint says nothing about how other people move.
@@ -254,35 +255,44 @@ def _fit(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_fingerprint(name: str, traces: Sequence[FaceTrace], *, window_s: float = 3.0, stride_s: float = 0.5,
-                      videos: Sequence[str] = (), blocks: int = 5) -> Fingerprint:
+                      videos: Sequence[str] = (), purge: float = 0.5) -> Fingerprint:
     """Fit a person's fingerprint on the face traces of real videos of them (one track each).
 
     Raises:
         InputError: fewer than 6 windows (about ``window_s + 5 * stride_s`` seconds of face).
     """
-    parts = [window_vectors(t, window_s, stride_s)[0] for t in traces]
-    X = np.concatenate(parts) if parts else np.zeros((0, len(_PAIRS)))
+    parts = [window_vectors(t, window_s, stride_s) for t in traces]
+    X = np.concatenate([x for x, _ in parts]) if parts else np.zeros((0, len(_PAIRS)))
+    # where each window is: (video, start, end), to keep held-out windows apart from the fit
+    where = np.array([(k, a, b) for k, (_, spans) in enumerate(parts) for a, b in spans], np.int64).reshape(-1, 3)
     if len(X) < 6:
         raise InputError(Path(videos[0]) if videos else Path(name),
                          f"only {len(X)} windows of {window_s:g} s with a detected face; a fingerprint needs at "
                          f"least 6 (about {window_s + 5 * stride_s:g} s of footage of the person)")
-    # held-out log distances: contiguous blocks (neighbouring windows overlap, so a random split
-    # would score windows against their own near-copies)
+    # Held-out log distances: each window scored by a model fitted on the windows that start at
+    # least ``purge`` of a window length away from it (neighbouring windows share frames: fitting
+    # on them would score a window against near-copies of itself and set the threshold too low;
+    # purging all overlap leaves so few windows that the threshold comes out too high).
     held: list[float] = []
-    edges = np.linspace(0, len(X), min(blocks, len(X)) + 1).round().astype(int)
-    for a, b in zip(edges[:-1], edges[1:]):
-        rest = np.concatenate([X[:a], X[b:]])
-        if len(rest) < 3 or b <= a:
+    wlen = np.maximum(where[:, 2] - where[:, 1], 1)
+    for i in range(len(X)):
+        near = (where[:, 0] == where[i, 0]) & (np.abs(where[:, 1] - where[i, 1]) < purge * wlen[i])
+        rest = X[~near]
+        if len(rest) < 3:
             continue
         mu, prec = _fit(rest)
-        d = X[a:b] - mu
-        held += np.log(np.maximum(np.einsum("ij,jk,ik->i", d, prec, d), 1e-12)).tolist()
+        d = X[i] - mu
+        held.append(float(np.log(max(float(d @ prec @ d), 1e-12))))
+    if not held:
+        raise InputError(Path(videos[0]) if videos else Path(name),
+                         f"too little footage to calibrate a fingerprint: {len(X)} overlapping windows; give at "
+                         f"least {3 * window_s:g} s of the person")
     mean, precision = _fit(X)
     held_a = np.asarray(held)
     embs = [t.embeddings for t in traces if t.embeddings is not None and len(t.embeddings)]
     seconds = float(sum(len(t) / (t.fps or 25.0) for t in traces))
     return Fingerprint(name=name, mean=mean, precision=precision,
-                       log_threshold=float(np.percentile(held_a, 90)), log_scale=max(float(held_a.std()), 0.1),
+                       log_threshold=float(np.percentile(held_a, 90)), log_scale=max(float(held_a.std()), 0.5),
                        embedding=np.concatenate(embs).mean(axis=0).astype(np.float32) if embs else None,
                        window_s=window_s, stride_s=stride_s, windows=len(X), seconds=seconds, videos=list(videos))
 
