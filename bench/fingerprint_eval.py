@@ -34,6 +34,10 @@ def main_track(path_stem: str, traces: Path) -> FaceTrace | None:
     return max(found, key=len) if found else None
 
 
+def f(v: float | None) -> str:
+    return "\u2014" if v is None else f"{v:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=Path, required=True)
@@ -88,7 +92,6 @@ def main() -> None:
               f"| others 'not this person' (distance > {SAME_PERSON}) |")
         print("|---|---|---|---|---|---|")
         for person, _, p_own, auc, out, sw, ids, note in rows:
-            f = (lambda v: "\u2014" if v is None else f"{v:.2f}")
             swap_txt = "\u2014" if sw is None else f"{f(sw[0])} ({f(sw[2])}; {f(sw[1])})"
             print(f"| {person} | {f(p_own)} | {f(auc)} | {f(out)} | {swap_txt} | {f(ids)} |"
                   + ("" if p_own is not None else f" {note}"))

@@ -17,11 +17,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from facelab.detector.facetrace import FaceTrace, TraceCollector
+from facelab.detector.facetrace import FaceTrace, TraceCollector, dense_available
 from facelab.detector.fingerprint import Fingerprint
 from facelab.detector.lipsync import lip_sync
 from facelab.detector.results import SignalResult
-from facelab.errors import ConfigError
 from facelab.io.audio import AudioTrack, read_audio
 
 __all__ = ["ClassicRun", "media_signals", "start", "track_signals"]
@@ -44,16 +43,6 @@ class ClassicRun:
     traces: dict[int, FaceTrace] | None = None  # the collector's traces, once the loop is done
 
 
-def _dense_available() -> bool:
-    try:
-        from facelab.faces.landmarks import Dlib68
-
-        Dlib68()
-        return True
-    except ConfigError:
-        return False
-
-
 def start(path: Path, fps: float | None, *, lip_sync_on: bool, fingerprint: Fingerprint | None) -> ClassicRun:
     """Read the audio (when the lip-sync check is on) and make the collector the checks need."""
     audio, note = None, None
@@ -68,7 +57,7 @@ def start(path: Path, fps: float | None, *, lip_sync_on: bool, fingerprint: Fing
     need = (lip_sync_on and note is None) or fingerprint is not None
     collector = None
     if need:
-        dense = fingerprint is not None or _dense_available()  # the fingerprint raises its own hint
+        dense = fingerprint is not None or dense_available()  # the fingerprint raises its own hint
         if not dense:
             log.info("dlib extra not installed: the lip-sync check uses the 5-point mouth measure")
         collector = TraceCollector(dense=dense, embed=fingerprint is not None, fps=fps)

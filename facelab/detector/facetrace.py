@@ -21,6 +21,7 @@ order (left eye, right eye, nose, left and right mouth corner); 68 points in the
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import zipfile
@@ -32,12 +33,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from facelab.errors import InputError
+from facelab.errors import ConfigError, InputError
 from facelab.faces.detect import Face
 from facelab.faces.track import track_video
 from facelab.io.video import probe_video
 
-__all__ = ["EMBED_EVERY", "FaceTrace", "TraceCollector", "mouth_patch_opening", "trace_video"]
+__all__ = ["EMBED_EVERY", "FaceTrace", "TraceCollector", "dense_available", "mouth_patch_opening", "trace_video"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,33 @@ class FaceTrace:
         return trace
 
 
+@functools.lru_cache(maxsize=1)
+def _dlib_landmarks() -> tuple[Any, Any]:
+    """dlib and its 68-point predictor, loaded once per process (about 100 MB, ~1 s to read)."""
+    from facelab.faces.landmarks import Dlib68
+
+    lm = Dlib68()
+    return lm.dlib, lm.predictor
+
+
+def dense_available() -> bool:
+    """Whether dlib's 68-point landmarks can run here (the ``dlib`` extra); loads them once."""
+    try:
+        _dlib_landmarks()
+    except ConfigError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_encoder() -> Any:
+    """dlib's face-embedding ResNet, loaded once per process."""
+    from facelab.faces.landmarks import dlib_model_path
+
+    dlib, _ = _dlib_landmarks()
+    return dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
+
+
 @dataclass
 class _State:
     frames: list[int] = field(default_factory=list)
@@ -198,13 +226,9 @@ class TraceCollector:
         self._predictor: Any = None
         self._encoder: Any = None
         if dense:
-            from facelab.faces.landmarks import Dlib68, dlib_model_path
-
-            lm = Dlib68()  # raises ConfigError with the install hint when dlib is missing
-            self._dlib, self._predictor = lm.dlib, lm.predictor
+            self._dlib, self._predictor = _dlib_landmarks()  # ConfigError with the install hint without dlib
             if embed:
-                self._encoder = self._dlib.face_recognition_model_v1(
-                    str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
+                self._encoder = _dlib_encoder()
         self._tracks: dict[int, _State] = {}
         self._size = (0, 0)
 
