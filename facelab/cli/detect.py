@@ -161,9 +161,14 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                        fusion=fusion, lip_sync=not no_lip_sync, reference=None if reference is None else str(reference))
     fingerprint = None
     if reference is not None:
+        from facelab.detector.facetrace import dense_available
         from facelab.detector.fingerprint import Fingerprint
+        from facelab.errors import ConfigError
+        from facelab.faces.landmarks import DLIB_HINT
 
         fingerprint = Fingerprint.load(reference)
+        if not dense_available():  # fail once here, not on every input
+            raise ConfigError(f"--reference needs dlib's 68-point landmarks and face embeddings. {DLIB_HINT}")
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
