@@ -78,11 +78,16 @@ def _track(run: ClassicRun, trace: FaceTrace | None) -> tuple[SignalResult, Sign
     if trace is None or run.audio is None:
         return SignalResult(ran=False, skipped_reason="no detected face in this track"), fp, {}
     res = lip_sync(trace, run.audio.samples, run.audio.sample_rate, run.fps)
+    # each frame gets the score of the speech window whose centre is nearest (as the motion windows)
     frames: dict[int, float] = {}
-    for f in range(int(trace.frames[0]), int(trace.frames[-1]) + 1) if len(trace) else ():
-        inside = [w for w in res.evidence if w.start <= f < w.end and w.score is not None]
-        if inside:
-            frames[f] = float(min(inside, key=lambda w: abs((w.start + w.end) / 2 - f)).score or 0.0)
+    nearest: dict[int, float] = {}
+    for w in res.evidence:
+        if w.score is None:
+            continue
+        centre = (w.start + w.end) / 2
+        for f in range(w.start, w.end):
+            if abs(centre - f) < nearest.get(f, float("inf")):
+                nearest[f], frames[f] = abs(centre - f), float(w.score)
     if res.probability is None:
         return SignalResult(ran=False, skipped_reason=res.reason, details=res.details() if res.windows else {}), fp, frames
     return SignalResult(ran=True, probability=res.probability, details=res.details()), fp, frames

@@ -231,7 +231,6 @@ def lip_sync(trace: FaceTrace, samples: np.ndarray | None, sample_rate: int, fps
     """
     cfg = cfg or CALIBRATION
     mouth_raw, source = mouth_opening(trace)
-    lags_f = np.zeros(0, int)
     if samples is None or len(samples) == 0:
         return LipSyncResult([], np.zeros(0), None, source, "the video has no audio track")
     if not fps or len(trace) < 2:
