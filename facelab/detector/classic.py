@@ -19,7 +19,7 @@ from pathlib import Path
 
 from facelab.detector.facetrace import FaceTrace, TraceCollector, dense_available
 from facelab.detector.fingerprint import Fingerprint
-from facelab.detector.lipsync import lip_sync
+from facelab.detector.lipsync import LipSyncResult, discount_listeners, lip_sync
 from facelab.detector.results import SignalResult
 from facelab.io.audio import AudioTrack, read_audio
 
@@ -41,6 +41,7 @@ class ClassicRun:
     fps: float | None
     note: str | None = None  # why the lip-sync check cannot run at all
     traces: dict[int, FaceTrace] | None = None  # the collector's traces, once the loop is done
+    lips: dict[int, LipSyncResult] | None = None  # every track's lip-sync result, once the loop is done
 
 
 def start(path: Path, fps: float | None, *, lip_sync_on: bool, fingerprint: Fingerprint | None) -> ClassicRun:
@@ -68,16 +69,20 @@ def track_signals(run: ClassicRun, track: int) -> tuple[SignalResult, SignalResu
     """``(lip_sync, fingerprint, {frame: score of the lip-sync window centred nearest it})`` of one track."""
     if run.traces is None:
         run.traces = run.collector.traces() if run.collector is not None else {}
-    return _track(run, run.traces.get(track))
+    if run.lips is None:  # all tracks at once: a listener is judged against the speaker
+        audio = run.audio
+        run.lips = {} if run.note is not None or audio is None else discount_listeners(
+            {t: lip_sync(tr, audio.samples, audio.sample_rate, run.fps) for t, tr in run.traces.items()})
+    return _track(run, run.traces.get(track), run.lips.get(track))
 
 
-def _track(run: ClassicRun, trace: FaceTrace | None) -> tuple[SignalResult, SignalResult, dict[int, float]]:
+def _track(run: ClassicRun, trace: FaceTrace | None, res: LipSyncResult | None
+           ) -> tuple[SignalResult, SignalResult, dict[int, float]]:
     fp = _fp(run, trace)
     if run.note is not None:
         return SignalResult(ran=False, skipped_reason=run.note), fp, {}
-    if trace is None or run.audio is None:
+    if trace is None or res is None:
         return SignalResult(ran=False, skipped_reason="no detected face in this track"), fp, {}
-    res = lip_sync(trace, run.audio.samples, run.audio.sample_rate, run.fps)
     # each frame gets the score of the speech window whose centre is nearest (as the motion windows)
     frames: dict[int, float] = {}
     nearest: dict[int, float] = {}

@@ -26,7 +26,10 @@ over real footage) or whose mouth was re-rendered to other audio drifts out of t
    ``min_speech`` of its frames are more than ``speech_db`` above the clip's quiet level, and
    the envelope rises and falls like syllables (at least ``min_modulation`` of its fluctuation
    power at 2-8 Hz). Silence, steady music and noise are *no evidence*, never "fake".
-5. **Score**: each window's fake probability is a logistic function of its sync correlation and
+5. **Listeners**: with several faces, a face's window is no evidence where another face is in
+   sync and matches the speech clearly better (:func:`discount_listeners`): that face is the
+   speaker, this one listens.
+6. **Score**: each window's fake probability is a logistic function of its sync correlation and
    of how far the peak elsewhere rises above it, fitted on real talking clips against the same
    clips with their audio shifted or swapped (:data:`CALIBRATION`, made by
    ``bench/lipsync_eval.py``); the track's probability is the sigmoid of the mean window
@@ -51,8 +54,8 @@ from scipy import signal as sps
 
 from facelab.detector.facetrace import FaceTrace
 
-__all__ = ["CALIBRATION", "LipSyncConfig", "LipSyncResult", "SyncWindow", "lip_sync", "mouth_opening",
-           "speech_envelope"]
+__all__ = ["CALIBRATION", "LipSyncConfig", "LipSyncResult", "SyncWindow", "discount_listeners", "lip_sync",
+           "mouth_opening", "speech_envelope"]
 
 log = logging.getLogger(__name__)
 
@@ -278,14 +281,47 @@ def lip_sync(trace: FaceTrace, samples: np.ndarray | None, sample_rate: int, fps
         windows.append(SyncWindow(start=first + a, end=first + b, sync_corr=sync, peak_corr=peak,
                                   best_lag=float(lags_f[peak_i] / fps), speech=speech, evidence=evidence,
                                   score=score, curve=[float(v) for v in curve]))
-    ev = [x.score for x in windows if x.score is not None]
     if not windows:
         return LipSyncResult([], lags_f / fps, None, source, f"track shorter than a {cfg.window_s / 2:g} s window")
+    return _summarise(LipSyncResult(windows, lags_f / fps, None, source))
+
+
+_NO_SPEECH = "no evidence: nobody speaks while this face is visible (silence, music or noise)"
+
+
+def _summarise(res: LipSyncResult, no_evidence: str = _NO_SPEECH) -> LipSyncResult:
+    """Set the track probability from its evidence windows: sigmoid of their mean log-odds."""
+    ev = [w.score for w in res.windows if w.evidence and w.score is not None]
     if not ev:
-        return LipSyncResult(windows, lags_f / fps, None, source,
-                             "no evidence: nobody speaks while this face is visible (silence, music or noise)")
+        res.probability, res.reason = None, no_evidence
+        return res
     logit = float(np.mean([math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in ev]))
-    return LipSyncResult(windows, lags_f / fps, 1.0 / (1.0 + math.exp(-logit)), source)
+    res.probability, res.reason = 1.0 / (1.0 + math.exp(-logit)), None
+    return res
+
+
+def discount_listeners(results: dict[int, LipSyncResult], margin: float = 0.1) -> dict[int, LipSyncResult]:
+    """With several faces, only the one speaking is expected to be in sync.
+
+    A window of one face is no evidence when, over at least half of it, another face has a
+    window that is in sync (score below 0.5) with a sync correlation at least ``margin`` higher:
+    the other face is the speaker and this one is listening. Without this, every listener in an
+    interview would read as out of sync. Changes ``results`` in place and returns it.
+    """
+    for tid, res in results.items():
+        changed = False
+        for w in res.evidence:
+            for oid, other in results.items():
+                if oid == tid:
+                    continue
+                if any(min(w.end, o.end) - max(w.start, o.start) >= (w.end - w.start) / 2
+                       and o.score is not None and o.score < 0.5 and o.sync_corr >= w.sync_corr + margin
+                       for o in other.evidence):
+                    w.evidence, w.score, changed = False, None, True
+                    break
+        if changed:
+            _summarise(res, "no evidence: another face is the speaker whenever this one is visible with speech")
+    return results
 
 
 def config_to_json(cfg: LipSyncConfig) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from facelab.cli import cli
 from facelab.detector.facetrace import FaceTrace, trace_video
 from facelab.detector.fuse import FusionConfig, fuse_track
-from facelab.detector.lipsync import CALIBRATION, _modulation, lip_sync, speech_envelope
+from facelab.detector.lipsync import CALIBRATION, _modulation, discount_listeners, lip_sync, speech_envelope
 from facelab.detector.results import SignalResult
 from facelab.faces.detect import FaceDetector
 from facelab.io.audio import read_audio, write_audio
@@ -86,6 +86,21 @@ def test_real_audio_is_in_sync_and_mismatched_audio_is_not(grid: tuple[Path, Fac
         for x in (shifted, other):
             fake = lip_sync(t, x, sr, trace.fps)
             assert fake.probability is not None and fake.probability > real.probability + 0.15, real.mouth_source
+
+
+def test_a_listener_beside_the_speaker_is_no_evidence(grid: tuple[Path, FaceTrace]) -> None:
+    """Two faces, one speaking: the other (its mouth moving out of step) is not called out of sync."""
+    path, speaker = grid
+    a = read_audio(path)
+    assert a is not None
+    listener = replace(speaker, track=1, points68=None if speaker.points68 is None else speaker.points68[::-1].copy(),
+                       points5=speaker.points5[::-1].copy(), mouth_patch=speaker.mouth_patch[::-1].copy())
+    alone = lip_sync(listener, a.samples, a.sample_rate, speaker.fps)
+    assert alone.probability is not None and alone.probability > 0.5  # alone, it reads as out of sync
+    both = discount_listeners({0: lip_sync(speaker, a.samples, a.sample_rate, speaker.fps),
+                               1: lip_sync(listener, a.samples, a.sample_rate, speaker.fps)})
+    assert both[0].probability is not None and both[0].probability < 0.5
+    assert both[1].probability is None and "another face is the speaker" in (both[1].reason or "")
 
 
 def test_silence_and_no_audio_are_no_evidence(grid: tuple[Path, FaceTrace]) -> None:
