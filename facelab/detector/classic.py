@@ -106,6 +106,9 @@ def _fp(run: ClassicRun, trace: FaceTrace | None) -> SignalResult:
         return SignalResult(ran=False, skipped_reason="no detected face in this track")
     res = fp.score(trace)
     details = res.details(fp.name)
+    details["fingerprint_seconds"] = round(fp.seconds, 1)  # footage it was built from
+    if fp.seconds < 60:
+        details["weak_fingerprint"] = True  # under a minute: a ranking, not a verdict (docs/detect.md)
     if res.probability is None:
         return SignalResult(ran=False, skipped_reason=res.reason, details=details)
     if res.reason:
