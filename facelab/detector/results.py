@@ -122,7 +122,8 @@ class TrackResult:
     face_size: float = float("nan")  # median face box width in pixels
     plausible: float = 1.0  # share of the track's scored detections that look like a face
     # issue 13: the classic checks (details carry their windows; see facelab.detector.lipsync / fingerprint)
-    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(ran=False, skipped_reason="not run"))
+    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="not run (a photo has no audio)"))
     fingerprint: SignalResult = field(default_factory=lambda: SignalResult(
         ran=False, skipped_reason="no --reference fingerprint given"))
 
@@ -164,7 +165,8 @@ class MediaResult:
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
-    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(ran=False, skipped_reason="not run"))
+    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="not run (a photo has no audio)"))
     fingerprint: SignalResult = field(default_factory=lambda: SignalResult(
         ran=False, skipped_reason="no --reference fingerprint given"))
 
