@@ -2,7 +2,7 @@
 
 Each command maps its options to a config and makes one library call. The command modules of
 this package (``translate``, ``swap``, ``faces``, ``fakes``, ``detect``, ``eval``, ``weights``,
-``demo``, ``train``) are the only code that prints or draws progress bars; they share
+``demo``, ``train``, ``fingerprint``) are the only code that prints or draws progress bars; they share
 `facelab.cli.ui` and `facelab.cli.options` and never import each other or this module.
 
 Exit codes: 0 success; 1 the job failed (bad input, missing weights, ...); 2 usage error;
@@ -21,6 +21,7 @@ from facelab.cli.detect import detect
 from facelab.cli.eval import eval_command
 from facelab.cli.faces import extract
 from facelab.cli.fakes import fakes
+from facelab.cli.fingerprint import fingerprint_group
 from facelab.cli.provenance import provenance
 from facelab.cli.swap import swap
 from facelab.cli.train import (
@@ -97,7 +98,8 @@ def cli(ctx: click.Context, device: str, threads: int | None, verbose: int, quie
 
 
 # the command tree (--help lists each group's commands sorted by name)
-for command in (translate, swap, extract, fakes, detect, provenance, eval_command, weights, demo, train_group):
+for command in (translate, swap, extract, fakes, detect, provenance, eval_command, weights, demo, train_group,
+                fingerprint_group):
     cli.add_command(command)
 for command in (train_pix2pix, train_cyclegan, train_swap_command, train_detector_command, train_landmarks):
     train_group.add_command(command)

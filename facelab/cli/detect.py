@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ Examples:
   facelab detect videos/ --weights runs/detector --json v.json --report r.html --resume   # after a crash
   facelab detect videos/ --weights runs/detector --json s2.json --report s2.html --shard 2/4
   facelab detect --merge s1.json s2.json s3.json s4.json s*.html --json all.json --report all.html
+  facelab detect interview.mp4 --reference alice.fp --report r.html   # does this face move like Alice?
 
 \b
 Each input gets one line: VERDICT (fake probability) and the main reason. Verdicts are REAL,
@@ -76,6 +78,11 @@ SLURM job-array recipe.
 @click.option("--window-stride", type=click.IntRange(1), default=15, show_default=True,
               help="Step between landmark-motion windows.")
 @click.option("--no-landmarks", is_flag=True, help="Skip the landmark-motion check.")
+@click.option("--no-lip-sync", is_flag=True,
+              help="Skip the lip-sync check (mouth opening against the speech in the audio; videos with audio only).")
+@click.option("--reference", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="A person's motion fingerprint (`facelab fingerprint build`): score each face track against it "
+                   "(another person's face is reported as such, not as fake). Needs the dlib extra.")
 @click.option("--no-gradcam", is_flag=True, help="Skip Grad-CAM maps in the HTML report (faster).")
 @click.option("--no-provenance", is_flag=True,
               help="Do not read C2PA manifests and metadata labels: judge the pixels only (by default a valid "
@@ -96,8 +103,8 @@ SLURM job-array recipe.
 @click.pass_context
 def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, landmark_model: Path | None,
            json_out: Path | None, csv_out: Path | None, report: Path | None, stride: int, frames: int | None,
-           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool, no_gradcam: bool,
-           no_provenance: bool, top: int,
+           detect_every: int, refine: bool, min_size: float, window: int, window_stride: int, no_landmarks: bool,
+           no_lip_sync: bool, reference: Path | None, no_gradcam: bool, no_provenance: bool, top: int,
            batch_size: int | None, overwrite: bool, resume: bool, shard: Shard | None, on_damage: str,
            merge: bool) -> None:
     """Tell real from manipulated faces in photos and videos.
@@ -106,6 +113,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     or --weights) and a classical landmark-motion check (inner-face landmarks that move unlike
     the head). Their scores are fused into REAL / FAKE / UNCERTAIN per face and per file.
     First, what the file declares: a valid C2PA manifest that declares it synthetic decides (FAKE).
+
+    Videos with speech also get a lip-sync check, and --reference a person's motion fingerprint.
     """
     from facelab.detector.journal import DetectJournal, journal_path, run_settings
     from facelab.detector.pipeline import detect_files, list_media, make_detector
@@ -148,6 +157,17 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                         window=window, window_stride=window_stride, top=top, batch_size=batch_size,
                         gradcam=not no_gradcam and report is not None, provenance=not no_provenance,
                         on_damage=on_damage)
+    cfg = dataclasses.replace(cfg, lip_sync=not no_lip_sync, reference=None if reference is None else str(reference))
+    fingerprint = None
+    if reference is not None:
+        from facelab.detector.facetrace import dense_available
+        from facelab.detector.fingerprint import Fingerprint
+        from facelab.errors import ConfigError
+        from facelab.faces.landmarks import DLIB_HINT
+
+        fingerprint = Fingerprint.load(reference)
+        if not dense_available():  # fail once here, not on every input
+            raise ConfigError(f"--reference needs dlib's 68-point landmarks and face embeddings. {DLIB_HINT}")
     journal = None  # the run's record on disk (facelab.detector.journal)
     if outs:
         jpath = journal_path(outs[0])
@@ -184,7 +204,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
 
     try:
         for r in detect_files(todo, cfg, detector=detector, classifier=models.classifier, scorer=models.scorer,
-                              motion_skipped=models.motion_skipped, on_file=on_file, on_frame=on_frame):
+                              motion_skipped=models.motion_skipped, on_file=on_file, on_frame=on_frame,
+                              fingerprint=fingerprint):
             if journal is not None:  # on disk at once; nothing per input stays in memory
                 journal.append(r, html=report is not None)
             done, failed = done + (r.error is None), failed + (r.error is not None)

@@ -61,6 +61,10 @@ class FusionConfig:
         min_track_frames: tracks shorter than this *and* shorter than ``min_track_share`` of the
             longest track do not decide the file's verdict (spurious detections).
         min_track_share: see ``min_track_frames``.
+        lip_sync_weight: log-odds weight of the lip-sync check (:mod:`facelab.detector.lipsync`);
+            it only counts on tracks with speech windows, so silence never moves a verdict.
+        fingerprint_weight: log-odds weight of the motion fingerprint
+            (:mod:`facelab.detector.fingerprint`); only for tracks of the fingerprint's person.
     """
 
     cnn_weight: float = 0.7
@@ -70,6 +74,8 @@ class FusionConfig:
     min_cnn_frames: int = 3
     min_track_frames: int = 15
     min_track_share: float = 0.1
+    lip_sync_weight: float = 0.3
+    fingerprint_weight: float = 0.1
 
 
 def _logit(p: float) -> float:
@@ -118,7 +124,9 @@ def _frames_text(frames: Sequence[int], limit: int = 5) -> str:
 
 def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = FusionConfig(), *,
                cnn_frames: int = 0, top_frames: Sequence[int] = (),
-               motion_windows: Sequence[tuple[int, int, float]] = ()) -> tuple[float | None, str, list[str]]:
+               motion_windows: Sequence[tuple[int, int, float]] = (),
+               lip_sync: SignalResult | None = None,
+               fingerprint: SignalResult | None = None) -> tuple[float | None, str, list[str]]:
     """Fuse one track's signals.
 
     Args:
@@ -127,23 +135,32 @@ def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = Fusi
         cnn_frames: how many frames the CNN scored.
         top_frames: the CNN's most suspicious frames, for the reasons.
         motion_windows: ``(start, end, score)`` of the motion windows (re-centred scores).
+        lip_sync, fingerprint: the classic checks of issue 13, when they ran (``ran`` is False
+            without evidence: no speech, another person); threshold already at 0.5.
 
     Returns:
         ``(fake_probability or None, verdict, reasons)``.
     """
     reasons: list[str] = []
     terms: list[tuple[float, float]] = []
+    names: list[str] = []  # the signal of each term, for the disagreement reason
     if cnn.ran and cnn.probability is not None and cnn_frames > 0:
         terms.append((cfg.cnn_weight, _logit(cnn.probability)))
+        names.append("CNN")
         where = f"; most suspicious frames {_frames_text(list(top_frames))}" if top_frames else ""
         reasons.append(f"CNN: fake probability {cnn.probability:.2f} over {cnn_frames} frame(s){where}")
     high = [(s, e) for s, e, p in motion_windows if p >= 0.5]
     if motion.ran and motion.probability is not None and motion_windows:
         terms.append((cfg.motion_weight, _logit(motion.probability)))
+        names.append("landmark-motion check")
         spans = ", ".join(f"{s}-{e - 1}" for s, e in high[:4]) + (" ..." if len(high) > 4 else "")
         detail = f"; windows above 0.5: frames {spans}" if high else "; no window above 0.5"
         reasons.append(f"landmark motion: fake probability {motion.probability:.2f} over "
                        f"{len(motion_windows)} window(s){detail}")
+    extra = _classic_terms(lip_sync, fingerprint, cfg, reasons)
+    terms += [(w, x) for _, w, x in extra]
+    names += [n for n, _, _ in extra]
+    names = [n for n, (w, _) in zip(names, terms) if w > 0]
     terms = [(w, x) for w, x in terms if w > 0]
     if not terms:
         return None, "UNCERTAIN", ["no signal could score this face"]
@@ -158,14 +175,40 @@ def fuse_track(cnn: SignalResult, motion: SignalResult, cfg: FusionConfig = Fusi
         verdict = "UNCERTAIN"
         reasons.append(f"fused probability {p:.2f} is within {cfg.band:.2f} of 0.5")
 
-    if cnn_frames < cfg.min_cnn_frames and not motion_windows:
+    if cnn_frames < cfg.min_cnn_frames and not motion_windows and not extra:
         verdict = "UNCERTAIN"
         reasons.append(f"too little evidence: {cnn_frames} frame(s) scored by the CNN and no motion window")
-    firm = [x for w, x in terms if w >= 0.5 * top]  # only signals of comparable weight can veto
-    if len(firm) == 2 and min(firm) < _logit(0.5 - cfg.band) and max(firm) > _logit(0.5 + cfg.band):
+    firm = [(n, x) for n, (w, x) in zip(names, terms) if w >= 0.5 * top]  # only signals of comparable weight can veto
+    says_real = [n for n, x in firm if x < _logit(0.5 - cfg.band)]
+    says_fake = [n for n, x in firm if x > _logit(0.5 + cfg.band)]
+    if says_real and says_fake:
         verdict = "UNCERTAIN"
-        reasons.append("the CNN and the landmark-motion check disagree")
+        pair = sorted((says_fake[0], says_real[0]), key=names.index)  # "the CNN and the landmark-motion check"
+        reasons.append(f"the {pair[0]} and the {pair[1]} disagree")
     return p, verdict, reasons
+
+
+def _classic_terms(lip_sync: SignalResult | None, fingerprint: SignalResult | None, cfg: FusionConfig,
+                   reasons: list[str]) -> list[tuple[str, float, float]]:
+    """Log-odds terms (name, weight, logit) of the lip-sync check and the motion fingerprint.
+
+    A check that did not run (no audio, no speech, another person, no fingerprint) adds nothing:
+    missing evidence is not evidence of a fake.
+    """
+    out = []
+    if lip_sync is not None and lip_sync.ran and lip_sync.probability is not None:
+        out.append(("lip-sync check", cfg.lip_sync_weight, _logit(lip_sync.probability)))
+        n = lip_sync.details.get("windows_with_speech", 0)
+        lag = lip_sync.details.get("median_best_lag_s")
+        reasons.append(f"lip sync: fake probability {lip_sync.probability:.2f} over {n} speech window(s)"
+                       + (f"; the mouth best matches the sound at {lag:+.2f} s" if lag is not None else ""))
+    if fingerprint is not None and fingerprint.ran and fingerprint.probability is not None:
+        out.append(("motion fingerprint", cfg.fingerprint_weight, _logit(fingerprint.probability)))
+        reasons.append(f"motion fingerprint of {fingerprint.details.get('person', 'the reference')}: "
+                       f"probability {fingerprint.probability:.2f} that this face does not move like them")
+    elif fingerprint is not None and fingerprint.details.get("same_person") is False:
+        reasons.append(f"motion fingerprint: {fingerprint.skipped_reason}")  # another person: not evidence of a fake
+    return out
 
 
 def _decides(t: TrackResult, longest: int, largest: float, cfg: FusionConfig) -> bool:

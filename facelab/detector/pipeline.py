@@ -55,6 +55,7 @@ from facelab.io.image import is_image, read_image
 from facelab.io.video import VideoReader, is_video
 
 if TYPE_CHECKING:
+    from facelab.detector.fingerprint import Fingerprint
     from facelab.detector.landmark_motion import MotionSequence
     from facelab.faces.detect import FaceDetector
 
@@ -97,6 +98,9 @@ class DetectConfig:
             damage; ``"fail"`` refuses the file (:mod:`facelab.io.decode`).
         provenance: read the file's C2PA manifest and facelab's metadata label first; a valid
             declaration that it is synthetic decides the verdict (:func:`~facelab.detector.fuse.fuse_declaration`).
+        lip_sync: run the lip-sync check on videos with audio (:mod:`facelab.detector.lipsync`).
+        reference: the ``--reference`` fingerprint file, for the record (the loaded
+            :class:`~facelab.detector.fingerprint.Fingerprint` goes to :func:`detect_file`).
     """
 
     stride: int = 5
@@ -114,6 +118,8 @@ class DetectConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     on_damage: str = "skip"
     provenance: bool = True
+    lip_sync: bool = True
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -366,7 +372,7 @@ def make_detector(cfg: DetectConfig, device: str = "auto") -> FaceDetector:
 
 def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, classifier: CropClassifier | None = None,
                 scorer: MotionScorer | None = None, cnn_skipped: str | None = None, motion_skipped: str | None = None,
-                on_frame: Callable[[int, int], None] | None = None) -> MediaResult:
+                on_frame: Callable[[int, int], None] | None = None, fingerprint: Fingerprint | None = None) -> MediaResult:
     """Run the detectors on one photo or video.
 
     Args:
@@ -375,6 +381,7 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, cl
         scorer: a :class:`~facelab.detector.landmark_motion.LandmarkScorer`, or None.
         cnn_skipped, motion_skipped: why a missing signal is missing (shown in the report).
         on_frame: progress callback ``(frames done, total or 0)``.
+        fingerprint: a person's motion fingerprint to score each video track against.
 
     Raises:
         InputError: the file cannot be read.
@@ -386,7 +393,8 @@ def detect_file(path: str | Path, cfg: DetectConfig, *, detector: FaceFinder, cl
         if is_image(path):
             result = _detect_image(path, cfg, detector, classifier, cnn_skipped, on_frame)
         else:
-            result = _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame)
+            result = _detect_video(path, cfg, detector, classifier, scorer, cnn_skipped, motion_skipped, on_frame,
+                                   fingerprint)
         if creds is not None:
             result.provenance = creds
             result.verdict, result.reasons = fuse_declaration(result.verdict, result.reasons, creds)
@@ -438,7 +446,8 @@ def _detect_image(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
 def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifier: CropClassifier | None,
                   scorer: MotionScorer | None,
                   cnn_skipped: str | None, motion_skipped: str | None,
-                  on_frame: Callable[[int, int], None] | None) -> MediaResult:
+                  on_frame: Callable[[int, int], None] | None, fingerprint: Fingerprint | None = None) -> MediaResult:
+    from facelab.detector import classic
     from facelab.detector.landmark_motion import MotionExtractor
 
     timings: dict[str, float] = {}
@@ -454,6 +463,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     use_cnn = _cnn_frames(cfg, info.frame_count)
     analysed = with_face = 0
     t_start = time.perf_counter()
+    checks = classic.start(path, fps, lip_sync_on=cfg.lip_sync, fingerprint=fingerprint)  # lip sync, fingerprint
     with reader:
         # "decode": time spent waiting for the decoder thread, which runs up to 4 frames ahead
         for index, t_frame, frame in _timed(prefetch(reader.timed_frames()), timings, "decode"):
@@ -471,6 +481,10 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
                 t0 = time.perf_counter()
                 extractor.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
                 timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
+            if checks.collector is not None:
+                t0 = time.perf_counter()
+                checks.collector.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+                timings["classic"] = timings.get("classic", 0.0) + time.perf_counter() - t0
             if batcher is not None and tracked and use_cnn(index):
                 to_score = [(tf.track_id, tf.raw) for tf in tracked if states[tf.track_id].check(tf.raw)]
                 _keep_scores(batcher.add(frame, index, to_score), states, records)
@@ -492,26 +506,33 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
         motion, windows = _motion_signal(seq, scorer, cfg, motion_skipped)
         cnn = _cnn_signal(st, classifier, cnn_skipped, cfg.fusion.aggregate)
         top = [i for _, i, _, _ in sorted(st.top, key=lambda t: -t[0])]
+        lips, fp_sig, lip_frames = classic.track_signals(checks, tid)
         p, verdict, reasons = fuse_track(cnn, motion, cfg.fusion, cnn_frames=len(st.probs), top_frames=top,
-                                         motion_windows=[(w.start, w.end, w.score) for w in windows])
+                                         motion_windows=[(w.start, w.end, w.score) for w in windows],
+                                         lip_sync=lips, fingerprint=fp_sig)
         for (index, t), rec in records.items():
             if t == tid and windows:
                 rec.motion = _nearest_window(windows, index)
+            if t == tid and lip_frames:
+                rec.lip_sync = lip_frames.get(index)
         tracks.append(TrackResult(
             track=tid, first_frame=st.first, last_frame=st.last, frames=st.frames, cnn=cnn, motion=motion,
             fake_probability=p if p is not None else float("nan"), verdict=verdict, reasons=reasons,
             windows=windows, face_size=st.face_size, plausible=st.plausible,
             suspicious=_suspicious(st, classifier, cfg.gradcam, timings) if classifier is not None else [],
             landmark_frames=None if seq is None else seq.frames,
-            landmarks=None if seq is None else seq.landmarks))
+            landmarks=None if seq is None else seq.landmarks, lip_sync=lips, fingerprint=fp_sig))
     timings["score_fuse"] = time.perf_counter() - t0 - timings.get("gradcam", 0.0)
     timings["total"] = time.perf_counter() - t_start
     media_motion = _media_signal([t.motion for t in tracks], motion_skipped if scorer is None else None,
                                  "landmark-motion check switched off")
-    return _media(path, "video", cfg, tracks, sorted(records.values(), key=lambda r: (r.frame, r.track)),
-                  classifier, cnn_skipped, media_motion, frames_total=info.frame_count or analysed,
-                  frames_analysed=analysed, frames_with_face=with_face, width=info.width, height=info.height,
-                  fps=fps, timings=timings, warnings=warnings, damage=damage.to_json())
+    result = _media(path, "video", cfg, tracks, sorted(records.values(), key=lambda r: (r.frame, r.track)),
+                    classifier, cnn_skipped, media_motion, frames_total=info.frame_count or analysed,
+                    frames_analysed=analysed, frames_with_face=with_face, width=info.width, height=info.height,
+                    fps=fps, timings=timings, warnings=warnings, damage=damage.to_json())
+    result.lip_sync, result.fingerprint = classic.media_signals([t.lip_sync for t in tracks],
+                                                                [t.fingerprint for t in tracks])
+    return result
 
 
 def _media_signal(signals: list[SignalResult], skipped: str | None, default: str) -> SignalResult:
@@ -544,14 +565,16 @@ def detect_files(paths: Iterable[Path], cfg: DetectConfig, *, detector: FaceFind
                  classifier: CropClassifier | None = None, scorer: MotionScorer | None = None,
                  cnn_skipped: str | None = None, motion_skipped: str | None = None,
                  on_file: Callable[[Path], None] | None = None,
-                 on_frame: Callable[[int, int], None] | None = None) -> Iterator[MediaResult]:
+                 on_frame: Callable[[int, int], None] | None = None,
+                 fingerprint: Fingerprint | None = None) -> Iterator[MediaResult]:
     """Detect on many files; a file that fails yields a result with ``error`` set and the rest go on."""
     for p in paths:
         if on_file is not None:
             on_file(p)
         try:
             yield detect_file(p, cfg, detector=detector, classifier=classifier, scorer=scorer,
-                              cnn_skipped=cnn_skipped, motion_skipped=motion_skipped, on_frame=on_frame)
+                              cnn_skipped=cnn_skipped, motion_skipped=motion_skipped, on_frame=on_frame,
+                              fingerprint=fingerprint)
         except Exception as exc:  # one bad file must not stop the batch (as_item_error logs bugs)
             exc = as_item_error(p, exc)
             log.debug("detect failed on %s", p, exc_info=True)

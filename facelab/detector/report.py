@@ -37,6 +37,7 @@ from typing import Any, TypeGuard
 import cv2
 import numpy as np
 
+from facelab.detector.report_classic import classic_rows, classic_track_html
 from facelab.detector.results import (
     VERDICTS,
     FrameRecord,
@@ -53,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: Header of :func:`write_csv`, one row per :class:`FrameRecord`.
 CSV_COLUMNS: tuple[str, ...] = ("path", "frame", "time", "track", "detected", "x1", "y1", "x2", "y2",
-                                "cnn", "motion", "track_verdict", "track_fake_probability")
+                                "cnn", "motion", "track_verdict", "track_fake_probability", "lip_sync")
 #: Most points in one SVG polyline (about two per pixel column of a 760-px plot).
 MAX_POINTS = 1500
 #: Most suspicious frames shown per track, highest CNN probability first (`facelab detect --top` <= 32).
@@ -118,7 +119,7 @@ def write_csv_records(records: Iterable[dict[str, Any]], path: str | Path) -> No
                 box = [_num(v, 1) for v in list(f["box"])[:4]] + [""] * max(0, 4 - len(f["box"]))
                 writer.writerow([r["path"], f["frame"], _num(f.get("time"), 4), f["track"], int(bool(f["detected"])),
                                  *box, _num(f.get("cnn"), 4), _num(f.get("motion"), 4), t["verdict"] if t else "",
-                                 _num(t.get("fake_probability"), 4) if t else ""])
+                                 _num(t.get("fake_probability"), 4) if t else "", _num(f.get("lip_sync"), 4)])
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
@@ -402,14 +403,14 @@ def _details_text(details: dict[str, Any]) -> str:
     return _e(", ".join(items))
 
 
-def _signal_rows(cnn: SignalResult, motion: SignalResult) -> str:
+def _signal_rows(cnn: SignalResult, motion: SignalResult, extra: str = "") -> str:
     rows = []
     for label, sig in (("CNN (face crops)", cnn), ("Landmark motion", motion)):
         notes = _details_text(sig.details) if sig.ran else f"skipped: {_e(sig.skipped_reason or 'no reason given')}"
         rows.append(f"<tr><td>{label}</td><td>{'yes' if sig.ran else 'no'}</td><td>{_p(sig.probability)}</td>"
                     f"<td>{notes}</td></tr>")
     return ('<table class="signals"><tr><th>signal</th><th>ran</th><th>p(fake)</th><th>notes</th></tr>'
-            + "".join(rows) + "</table>")
+            + "".join(rows) + extra + "</table>")
 
 
 def _skipped_callouts(cnn: SignalResult, motion: SignalResult) -> str:
@@ -442,6 +443,7 @@ def _track_section(t: TrackResult, frames: Sequence[FrameRecord], m: MediaResult
         parts.append(_timeline(t, frames, m.fps))
     parts.append(_suspicious(t, m.fps))
     parts.append(_landmark_traces(t, m.fps))
+    parts.append(classic_track_html(t))  # lip sync, motion fingerprint (issue 13)
     return "".join(parts) + "</details>"
 
 
@@ -490,7 +492,8 @@ def media_section(i: int | str, m: MediaResult) -> str:
              _list(m.reasons), _provenance_callout(m), _skipped_callouts(m.cnn, m.motion)]
     if m.warnings:
         parts.append(f'<div class="callout warn"><strong>Warnings</strong>{_list(m.warnings)}</div>')
-    parts += ['<div class="cols">', _signal_rows(m.cnn, m.motion), _facts(m), "</div>"]
+    parts += ['<div class="cols">', _signal_rows(m.cnn, m.motion, classic_rows(m.lip_sync, m.fingerprint)), _facts(m),
+              "</div>"]
     by_track: dict[int, list[FrameRecord]] = {}
     for f in m.frames:
         by_track.setdefault(f.track, []).append(f)

@@ -38,6 +38,8 @@ class FrameRecord:
         detected: the detector found the face here (False: carried by optical flow).
         cnn: the CNN's fake probability for this face (None where the CNN did not run).
         motion: the landmark-motion score of the window centred nearest this frame (None if none).
+        lip_sync: the lip-sync score of the window centred nearest this frame (None where the
+            window had no speech or the check did not run).
     """
 
     frame: int
@@ -47,11 +49,12 @@ class FrameRecord:
     detected: bool
     cnn: float | None = None
     motion: float | None = None
+    lip_sync: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"frame": self.frame, "time": _r(self.time), "track": self.track,
                 "box": [round(float(v), 1) for v in self.box], "detected": self.detected,
-                "cnn": _r(self.cnn), "motion": _r(self.motion)}
+                "cnn": _r(self.cnn), "motion": _r(self.motion), "lip_sync": _r(self.lip_sync)}
 
 
 @dataclass
@@ -121,12 +124,18 @@ class TrackResult:
     landmarks: np.ndarray | None = None  # float32 (n, 5, 2)
     face_size: float = float("nan")  # median face box width in pixels
     plausible: float = 1.0  # share of the track's scored detections that look like a face
+    # issue 13: the classic checks (details carry their windows; see facelab.detector.lipsync / fingerprint)
+    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="not run (a photo has no audio)"))
+    fingerprint: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="no --reference fingerprint given"))
 
     def to_json(self) -> dict[str, Any]:
         return {"track": self.track, "first_frame": self.first_frame, "last_frame": self.last_frame,
                 "frames": self.frames, "face_size": _r(self.face_size), "plausible_face_share": _r(self.plausible),
                 "verdict": self.verdict, "fake_probability": _r(self.fake_probability),
-                "reasons": list(self.reasons), "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json()},
+                "reasons": list(self.reasons), "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json(),
+                            "lip_sync": self.lip_sync.to_json(), "fingerprint": self.fingerprint.to_json()},
                 "windows": [w.to_json() for w in self.windows],
                 "suspicious_frames": [s.frame for s in self.suspicious]}
 
@@ -170,6 +179,10 @@ class MediaResult:
         d = self.damage or {}
         return bool(d.get("frames_lost_to_damage") or d.get("damaged_packets") or d.get("truncated")
                     or d.get("frames_concealed"))
+    lip_sync: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="not run (a photo has no audio)"))
+    fingerprint: SignalResult = field(default_factory=lambda: SignalResult(
+        ran=False, skipped_reason="no --reference fingerprint given"))
 
     def to_json(self) -> dict[str, Any]:
         from facelab import __version__
@@ -183,7 +196,8 @@ class MediaResult:
             "fake_probability": _r(self.fake_probability),
             "reasons": list(self.reasons),
             "error": self.error,
-            "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json()},
+            "signals": {"cnn": self.cnn.to_json(), "landmark_motion": self.motion.to_json(),
+                        "lip_sync": self.lip_sync.to_json(), "fingerprint": self.fingerprint.to_json()},
             "provenance": self.provenance.to_json() if self.provenance is not None else None,
             "face_found_rate": _r(self.face_found_rate),
             "frames_total": self.frames_total,

@@ -28,7 +28,7 @@ import numpy as np
 from facelab.errors import ConfigError
 from facelab.faces.detect import Face
 
-__all__ = ["DLIB_HINT", "Dlib68", "FivePoint", "LandmarkBackend", "get_landmark_backend"]
+__all__ = ["DLIB_HINT", "Dlib68", "FivePoint", "LandmarkBackend", "dlib_model_path", "get_landmark_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,16 @@ class Dlib68:
         self._predictor: Any = dlib.shape_predictor(str(path))
         log.info("dlib 68-point landmarks from %s (non-commercial licence)", path)
 
+    @property
+    def dlib(self) -> Any:
+        """The ``dlib`` module (for callers that need its other models, e.g. face embeddings)."""
+        return self._dlib
+
+    @property
+    def predictor(self) -> Any:
+        """The raw ``dlib.shape_predictor`` (its shapes feed dlib's face-embedding network)."""
+        return self._predictor
+
     def __call__(self, image: np.ndarray, faces: Sequence[Face]) -> list[np.ndarray]:
         img = np.ascontiguousarray(image)
         out = []
@@ -115,11 +125,24 @@ class Dlib68:
 
 
 def _default_dlib_model() -> Path:
+    return dlib_model_path("shape_predictor_68_face_landmarks.dat")
+
+
+def dlib_model_path(name: str) -> Path:
+    """A model file of ``face_recognition_models`` (the ``dlib`` extra), e.g.
+    ``dlib_face_recognition_resnet_model_v1.dat`` (128-d face embeddings).
+
+    Raises:
+        ConfigError: the extra is not installed, or the file is missing.
+    """
     # Locate the file without importing face_recognition_models (its import needs pkg_resources).
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or spec.origin is None:
         raise ConfigError(DLIB_HINT)
-    return Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
+    path = Path(spec.origin).parent / "models" / name
+    if not path.is_file():
+        raise ConfigError(f"{path}: dlib model not found. {DLIB_HINT}")
+    return path
 
 
 def get_landmark_backend(name: str = "5pt") -> LandmarkBackend:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import cast
@@ -40,7 +41,7 @@ from facelab.io.media import (
     video_stream,
 )
 
-__all__ = ["write_audio"]
+__all__ = ["AudioTrack", "read_audio", "write_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +286,74 @@ def write_audio(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a video's audio (lip-sync check)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """Mono audio of a file, on the clock of its video.
+
+    Attributes:
+        samples: ``float32 (N,)`` in ``[-1, 1]``; sample ``k`` is at ``k / sample_rate`` seconds
+            after the **first video frame** (audio before it is dropped, a late start is padded
+            with zeros), so frame ``i`` of a constant-rate video sits at sample ``i / fps * rate``.
+        sample_rate: samples per second.
+        stream: index of the audio stream read.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    stream: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def read_audio(path: str | Path, sample_rate: int = 16_000) -> AudioTrack | None:
+    """Decode the first audio stream of ``path`` to mono float at ``sample_rate``.
+
+    Timing follows the container's timestamps: the offset between the first video frame and the
+    first audio sample (AAC priming, a video that starts late) is applied, so that lips and sound
+    line up as a player shows them. Files without video are read from their first sample.
+
+    Returns:
+        The audio, or None when the file has no audio stream.
+
+    Raises:
+        InputError: the file cannot be opened.
+    """
+    path = Path(path)
+    with open_input(path) as src:
+        if not src.streams.audio:
+            return None
+        stream = src.streams.audio[0]
+        origin = Fraction(0)
+        try:
+            v = video_stream(src, path)
+            if v.start_time is not None:
+                origin = exact_seconds(v.start_time, v.time_base)
+        except InputError:
+            pass
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=int(sample_rate))
+        chunks: list[np.ndarray] = []
+        first: float | None = None
+        try:
+            for frame in src.decode(stream):
+                if first is None and frame.pts is not None and frame.time_base is not None:
+                    first = float(exact_seconds(frame.pts, frame.time_base) - origin)
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:  # a damaged tail: keep what decoded
+            log.warning("%s: audio ends early (%s)", path, ff_message(exc))
+        x = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+        shift = round((first or 0.0) * sample_rate)
+        # shift > 0: the audio starts after the first frame (pad); < 0: it starts before (trim)
+        x = np.concatenate([np.zeros(shift, np.float32), x]) if shift > 0 else x[-shift:]
+        return AudioTrack(samples=np.clip(x, -1.0, 1.0), sample_rate=int(sample_rate), stream=stream.index)

@@ -216,7 +216,7 @@ def test_json_is_strict_and_round_trips_the_schema(results: list[MediaResult], t
     for rec, r in zip(data, results):
         assert rec["schema"] == SCHEMA == "facelab.detect/1"
         assert rec["path"] == r.path and rec["verdict"] == r.verdict
-        assert set(rec["signals"]) == {"cnn", "landmark_motion"}
+        assert set(rec["signals"]) >= {"cnn", "landmark_motion", "lip_sync", "fingerprint"}
         assert len(rec["per_frame"]) == len(r.frames)
     video, image, failed, skipped = data
     assert video["per_frame"][3]["cnn"] is None  # NaN -> null
@@ -238,7 +238,7 @@ def test_csv_one_row_per_frame_record(results: list[MediaResult], tmp_path: Path
         rows = list(csv.reader(f))
     assert tuple(rows[0]) == CSV_COLUMNS == (
         "path", "frame", "time", "track", "detected", "x1", "y1", "x2", "y2", "cnn", "motion",
-        "track_verdict", "track_fake_probability")
+        "track_verdict", "track_fake_probability", "lip_sync")
     body = [dict(zip(rows[0], r)) for r in rows[1:]]
     assert len(body) == sum(len(r.frames) for r in results)
     first = body[0]
