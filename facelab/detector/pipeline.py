@@ -466,6 +466,7 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
     checks = classic.start(path, fps, lip_sync_on=cfg.lip_sync, fingerprint=fingerprint)  # lip sync, fingerprint
     with reader:
         # "decode": time spent waiting for the decoder thread, which runs up to 4 frames ahead
+        slot = -1
         for index, t_frame, frame in _timed(prefetch(reader.timed_frames()), timings, "decode"):
             t0 = time.perf_counter()
             tracked = tracker.update(frame)
@@ -483,7 +484,10 @@ def _detect_video(path: Path, cfg: DetectConfig, detector: FaceFinder, classifie
                 timings["motion"] = timings.get("motion", 0.0) + time.perf_counter() - t0
             if checks.collector is not None:
                 t0 = time.perf_counter()
-                checks.collector.update(index, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
+                # the frame's slot on the input's timeline (index / fps is its time for the audio):
+                # frames lost to damage must not shift the mouth against the sound
+                slot = max(slot + 1, int(round(t_frame * fps))) if fps else index
+                checks.collector.update(slot, frame, [(tf.track_id, tf.raw, tf.detected) for tf in tracked])
                 timings["classic"] = timings.get("classic", 0.0) + time.perf_counter() - t0
             if batcher is not None and tracked and use_cnn(index):
                 to_score = [(tf.track_id, tf.raw) for tf in tracked if states[tf.track_id].check(tf.raw)]
