@@ -21,13 +21,11 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from facelab.io.video import VideoReader, VideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from damage import ffmpeg_frames, patch_bytes  # noqa: E402
+from damage import ffmpeg_frames, naive_frames, patch_bytes  # noqa: E402
 
 CLIP = REPO / ".." / "shared" / "data" / "face_videos" / "short_hamilton_clip.mp4"
 
@@ -42,17 +40,6 @@ def make_clip(dst: Path, frames: int = 309) -> Path:
         for i in range(frames):
             wr.write(cv2.resize(src[i % len(src)], (1280, 720), interpolation=cv2.INTER_CUBIC))
     return dst
-
-
-def naive_frames(path: Path) -> int:
-    n = 0
-    try:
-        with av.open(str(path)) as c:
-            for _ in c.decode(c.streams.video[0]):
-                n += 1
-    except av.error.FFmpegError:
-        pass
-    return n
 
 
 def facelab(*args: str) -> tuple[int, str, float]:

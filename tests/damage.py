@@ -25,6 +25,20 @@ def ffmpeg_frames(path: Path) -> int:
     return int(counts[-1]) if counts else 0
 
 
+def naive_frames(path: Path) -> int:
+    """Frames a plain PyAV decode loop gets before its first error (facelab's reader before issue 15)."""
+    import av
+
+    n = 0
+    try:
+        with av.open(str(path)) as c:
+            for _ in c.decode(c.streams.video[0]):
+                n += 1
+    except av.error.FFmpegError:
+        pass
+    return n
+
+
 def patch_bytes(src: Path, dst: Path, at: float, patches: int = 20, size: int = 200, spacing: int = 300,
                 seed: int = 1) -> Path:
     """``patches`` runs of ``size`` random bytes, ``spacing`` apart, from ``at`` (share of the file) on."""

@@ -32,7 +32,7 @@ from facelab.nn.factory import create_generator
 from facelab.nn.layers import init_weights
 
 sys.path.insert(0, str(Path(__file__).parent))  # the damage helpers, with any pytest import mode
-from damage import edit_bytes, ffmpeg_frames, patch_bytes  # noqa: E402
+from damage import edit_bytes, ffmpeg_frames, naive_frames, patch_bytes  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "astronaut_pan.mp4"
 FRAMES = 16
@@ -200,16 +200,7 @@ def test_issue_case_real_clip_damaged_in_the_middle(shared_data: Path, tmp_path:
     clip = shared_data / "face_videos" / "short_hamilton_clip.mp4"
     bad = patch_bytes(clip, tmp_path / "damaged.mp4", at=1 / 3)
     reference = ffmpeg_frames(bad)
-    old_reader_stop = 0  # what the old reader got: decoding stopped at the first error
-    try:
-        import av
-
-        with av.open(str(bad)) as c:
-            for _ in c.decode(c.streams.video[0]):
-                old_reader_stop += 1
-    except av.error.FFmpegError:
-        pass
-    assert old_reader_stop < 0.5 * reference  # the damage really stops a naive decoder early
+    assert naive_frames(bad) < 0.5 * reference  # the damage really stops a naive decoder early
 
     out = tmp_path / "out.mp4"
     res = run("swap", "--source", str(SAMPLE.with_name("grace_hopper.jpg")), "--target", str(bad), "-o", str(out))
