@@ -31,6 +31,7 @@ import numpy as np
 
 from facelab import __version__
 from facelab.errors import InputError, OutputError
+from facelab.faces.dense import DenseSmoother
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.background import BackgroundWriter, prefetch
@@ -148,6 +149,27 @@ def _dense_backend(settings: SwapSettings) -> Any:
     return get_landmark_backend(settings.landmarks)
 
 
+class _TrackedDense:
+    """Dense landmarks of tracked faces, One-Euro smoothed per track (so the bent face does not jitter).
+
+    Called per face in frame order with the frame's index; a track missing from a frame starts
+    afresh when it returns.
+    """
+
+    def __init__(self, backend: Any, fps: float) -> None:
+        self.backend = backend
+        self.smoother = DenseSmoother(fps=fps)
+        self.index: int | None = None
+
+    def __call__(self, index: int, frame: np.ndarray, track: int, face: Face) -> np.ndarray:
+        if index != self.index:
+            if self.index is not None:
+                self.smoother.end_frame()
+            self.index = index
+        (points,) = self.backend(frame, [face])
+        return self.smoother(track, points, face.width)
+
+
 def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True,
                     watermark: str | None = None) -> SwapRecord:
@@ -193,9 +215,10 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     record = SwapRecord(str(src), str(dst), "video", source.describe(), settings.to_dict(), selection.describe(),
                         watermark=watermark)
     backend = _dense_backend(settings)
-    mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
+    mask = settings.crop_mask() if settings.mask == "ellipse" else None  # a hull moves with each face
     with VideoReader(src) as reader:
         info = reader.info
+        dense_for = _TrackedDense(backend, float(info.fps) or 30.0) if backend is not None else None
         tracker = FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
                               refine=refine and detect_every > 1)
         # decoding runs one thread ahead and encoding one thread behind the swap (facelab.io.background)
@@ -208,7 +231,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                 # 2. swap each chosen face
                 entries = []
                 for tid, face in tracked:
-                    dense = backend(frame, [face])[0] if backend is not None else None
+                    dense = dense_for(index, frame, tid, face) if dense_for is not None else None
                     frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask, dense=dense)
                     entries.append(_face_entry(tid, face, source, settings))
                 record.frames.append({"frame": index, "faces": entries})
