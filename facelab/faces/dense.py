@@ -33,7 +33,7 @@ from facelab.faces.track import OneEuroFilter, OneEuroParams
 from facelab.faces.warp import delaunay
 
 __all__ = ["MOUTH_INNER", "TARGET_PARTS", "DenseSmoother", "FaceMesh", "TargetParts", "close_mouth", "eye_centres",
-           "face_mesh", "face_region_mask", "inter_ocular", "mouth_opening", "pose_proxy", "target_parts_mask"]
+           "FOLLOW", "face_mesh", "face_region_mask", "follow_target", "inter_ocular", "mouth_opening", "pose_proxy", "target_parts_mask"]
 
 MOUTH_INNER = tuple(range(60, 68))
 LEFT_EYE, RIGHT_EYE = tuple(range(36, 42)), tuple(range(42, 48))
@@ -92,6 +92,31 @@ def pose_proxy(lm5: np.ndarray) -> tuple[float, float]:
     span = float(np.dot(mouth - eyes, down))
     pitch = float(np.dot(nose - eyes, down) / span) if abs(span) > 1e-6 else math.nan
     return yaw, pitch
+
+
+#: How far each of the 68 points follows the target (1) rather than keeping the source's shape
+#: (0): brows, eyes and lips carry the expression and follow fully; the jaw line and the nose
+#: carry much of a face's identity (its shape), so they go half-way, enough for the chin to drop
+#: with an opening mouth and the nose to turn with the head.
+FOLLOW = np.ones(68)
+FOLLOW[0:17] = 0.5
+FOLLOW[27:36] = 0.5
+
+
+def follow_target(source: np.ndarray, target: np.ndarray, weights: np.ndarray = FOLLOW) -> np.ndarray:
+    """Where the source's 68 points go in a target frame: the source shape, moved onto the target
+    by the best similarity (all points), then each point ``weights`` of the way to the target's."""
+    s, t = _check68(source), _check68(target)
+    sm, tm = s.mean(0), t.mean(0)
+    sc, tc = s - sm, t - tm
+    # Umeyama: the rotation and scale that best take the centred source onto the centred target
+    u, sig, vt = np.linalg.svd(tc.T @ sc)
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = float(np.trace(np.diag(sig) @ d) / max((sc ** 2).sum(), 1e-9))
+    moved = tm + scale * sc @ rot.T
+    w = np.asarray(weights, np.float64)[:, None]
+    return moved + w * (t - moved)
 
 
 @dataclass(frozen=True)

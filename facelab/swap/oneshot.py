@@ -40,6 +40,7 @@ from facelab.faces.dense import (
     close_mouth,
     face_mesh,
     face_region_mask,
+    follow_target,
     mouth_opening,
     pose_proxy,
     target_parts_mask,
@@ -209,10 +210,17 @@ class OneShotSource:
             # exactly one triangle, and no triangle folds over its neighbour when the target's
             # mouth closes on a source mouth that was open (the warp itself is the same
             # continuous map whatever the triangulation).
-            dst = self.mesh.dst(dense)
+            dst = self.mesh.dst(self.landmarks_for(dense))
             size = self.aligned.crop.shape[0]
             return triangle_warp(self._bendable, self.mesh.src(), dst, delaunay(dst, (size, size)))
         return piecewise_affine(self.aligned.crop, self.dense, dense, self.aligned.crop.shape[:2])
+
+    def landmarks_for(self, dense: np.ndarray) -> np.ndarray:
+        """Where the source's 68 points go on a target with these 68 points (crop coordinates):
+        :func:`facelab.faces.dense.follow_target` (expression from the target, shape partly kept)."""
+        if self.mesh is None:
+            raise ConfigError("this source has no 68-point landmarks to bend")
+        return follow_target(self.mesh.points, dense)
 
     def describe(self) -> dict[str, Any]:
         return {"method": self.method, "source": self.path,
@@ -251,6 +259,9 @@ class MultiSource:
     def face_for(self, target: AlignedFace, dense: np.ndarray | None = None) -> np.ndarray:
         self.last = self.pick(target)
         return self.sources[self.last].face_for(target, dense)
+
+    def landmarks_for(self, dense: np.ndarray) -> np.ndarray:
+        return self.sources[self.last].landmarks_for(dense)
 
     def describe(self) -> dict[str, Any]:
         first = self.sources[0].describe()
@@ -293,8 +304,10 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, sett
     if dense_crop is not None and len(dense_crop) == 68 and getattr(source, "follows_landmarks", False):
         # The source's jaw now lies on the target's: what was outside it (background, neck) is
         # outside the target's jaw line, so the mask stops there too.
-        mask = mask * face_region_mask(dense_crop, settings.size, shrink_px=round(0.02 * settings.size),
-                                       feather_px=max(1, round(0.02 * settings.size)))
+        # (Both jaw lines count: the bent source's, which goes only half-way to the target's.)
+        shrink, soft = round(0.02 * settings.size), max(1, round(0.02 * settings.size))
+        mask = (mask * face_region_mask(dense_crop, settings.size, shrink_px=shrink, feather_px=soft)
+                * face_region_mask(source.landmarks_for(dense_crop), settings.size, shrink_px=shrink, feather_px=soft))
         if settings.target_parts != "none":
             # The bent source has no open mouth inside (its teeth were painted over) and its eyes
             # look where they looked in the photo: keep the target's own pixels there, with a soft
