@@ -171,7 +171,7 @@ def target_parts_mask(points: np.ndarray, size: int, parts: str, feather_px: int
         cv2.fillPoly(out, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
     if polys and feather_px > 0:
         k = 2 * feather_px + 1
-        out = cv2.GaussianBlur(out, (k, k), feather_px / 2)
+        out = np.asarray(cv2.GaussianBlur(out, (k, k), feather_px / 2), np.float32)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -185,7 +185,8 @@ def close_mouth(crop: np.ndarray, points: np.ndarray, grow_px: int = 2) -> np.nd
     hole = np.zeros(crop.shape[:2], np.uint8)
     cv2.fillPoly(hole, [np.round(p[list(MOUTH_INNER)] * 16).astype(np.int32)], 255, cv2.LINE_8, shift=4)
     if grow_px > 0:
-        hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1)))
+        hole = np.asarray(cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                     (2 * grow_px + 1, 2 * grow_px + 1))), np.uint8)
     if not hole.any():
         return crop.copy()
     return cv2.inpaint(np.ascontiguousarray(crop), hole, 3, cv2.INPAINT_TELEA)
@@ -210,7 +211,7 @@ def face_region_mask(points: np.ndarray, size: int, shrink_px: int, feather_px: 
     cv2.fillConvexPoly(out, np.round(hull * 16).astype(np.int32), 1.0, cv2.LINE_AA, shift=4)
     if feather_px > 0:
         k = 2 * feather_px + 1
-        out = cv2.GaussianBlur(out, (k, k), feather_px / 2)
+        out = np.asarray(cv2.GaussianBlur(out, (k, k), feather_px / 2), np.float32)
     return np.clip(out, 0.0, 1.0)
 
 

@@ -111,7 +111,11 @@ def triangle_warp(src: np.ndarray, src_pts: np.ndarray, dst_pts: np.ndarray,
     h, w = src.shape[:2]
     # 1. which destination triangle each pixel lies in (0 = none); a later triangle wins a shared edge
     ids = np.zeros((h, w), np.uint16)
+    # triangles whose corners did not move (anchors only) map by the identity: leave them at 0
+    moved = np.abs(src_pts - dst_pts).max(1) > 1e-9
     for i, tri in enumerate(tris):
+        if not moved[tri].any():
+            continue
         cv2.fillConvexPoly(ids, np.round(dst_pts[tri] * 16).astype(np.int32), i + 1, cv2.LINE_8, shift=4)
     # 2. each triangle's affine map destination -> source: [x y 1] @ A = [x' y']
     d = np.concatenate([dst_pts[tris], np.ones((len(tris), 3, 1))], axis=2)  # (T, 3, 3)

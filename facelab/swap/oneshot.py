@@ -290,8 +290,9 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, sett
     """Replace the face with these 5 landmarks in `frame` by the source's face.
 
     `dense`: the target's dense landmarks in frame pixels (e.g. dlib's 68), when available: a
-    one-shot source with dense landmarks of its own is then warped piecewise-affinely onto them,
-    and a `hull` mask follows their outline.
+    one-shot source with dense landmarks of its own is then bent onto them (its expression
+    follows the target's), the mask stops at the jaw line, the target's own mouth (and with
+    `settings.target_parts`, its eyes) stays; and a `hull` mask follows their outline.
     Returns (new_frame, frame_mask): pixels where frame_mask == 0 are bit-identical to `frame`.
     """
     target = align_face(frame, landmarks, settings.size, settings.margin)
@@ -301,13 +302,15 @@ def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, sett
         raise ConfigError(f"the face source gave a {new_face.shape[1]}x{new_face.shape[0]} face; "
                           f"the swap works at {settings.size}x{settings.size} (--size)")
     mask = crop_mask if crop_mask is not None else settings.crop_mask(dense_crop)
-    if dense_crop is not None and len(dense_crop) == 68 and getattr(source, "follows_landmarks", False):
+    bent_points = getattr(source, "landmarks_for", None)  # one-shot sources that bend onto dense landmarks
+    if (dense_crop is not None and len(dense_crop) == 68 and bent_points is not None
+            and getattr(source, "follows_landmarks", False)):
         # The source's jaw now lies on the target's: what was outside it (background, neck) is
         # outside the target's jaw line, so the mask stops there too.
         # (Both jaw lines count: the bent source's, which goes only half-way to the target's.)
         shrink, soft = round(0.02 * settings.size), max(1, round(0.02 * settings.size))
         mask = (mask * face_region_mask(dense_crop, settings.size, shrink_px=shrink, feather_px=soft)
-                * face_region_mask(source.landmarks_for(dense_crop), settings.size, shrink_px=shrink, feather_px=soft))
+                * face_region_mask(bent_points(dense_crop), settings.size, shrink_px=shrink, feather_px=soft))
         if settings.target_parts != "none":
             # The bent source has no open mouth inside (its teeth were painted over) and its eyes
             # look where they looked in the photo: keep the target's own pixels there, with a soft
