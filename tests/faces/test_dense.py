@@ -102,7 +102,7 @@ def test_smoother_steadies_a_still_face_and_follows_a_moving_one() -> None:
     base = face68()
     smooth = DenseSmoother(fps=25.0)
     raw, out = [], []
-    for i in range(50):
+    for _ in range(50):
         noisy = base + rng.normal(0, 1.0, base.shape)
         raw.append(noisy)
         out.append(smooth(0, noisy, face_size=60.0))
