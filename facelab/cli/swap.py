@@ -26,6 +26,7 @@ Examples:
   facelab swap --source alice.jpg --target group.jpg -o swapped.jpg
   facelab swap --source alice.jpg --target talk.mp4 -o talk_swapped.mp4 --largest
   facelab swap --source alice.jpg --target talk.mp4 -o out.mp4 --track 0 --blend poisson
+  facelab swap --source alice_photos/ --target talk.mp4 -o out.mp4        # nearest pose per face
   facelab swap --model runs/bob2alice --target bob.mp4 -o bob_as_alice.mp4
   facelab swap --source alice.jpg --target clips/ -o swapped/ --watermark     # every video of a folder
   facelab swap --source alice.jpg --target clips/ -o swapped/ --resume        # after an interruption
