@@ -33,7 +33,8 @@ boxes), so for that mode the expression figures judge it with the predictor it w
 the predictor still has to find the bent lips in the new pixels, from its own HOG box.
 
 Inputs are read from `../shared/data` (research-only media): the swapped videos go to a
-temporary folder (or `--keep DIR`) and never into the repository.
+temporary folder (or `--keep DIR`), and `--frames-png FILE` (a few frames, target | each swap)
+must be written outside the repository too.
 """
 
 from __future__ import annotations
@@ -198,6 +199,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-detect", action="store_true", help="skip facelab detect")
     ap.add_argument("--keep", type=Path, default=None, help="keep the swapped videos in this folder")
     ap.add_argument("--out", type=Path, default=None, help="JSON with every figure")
+    ap.add_argument("--frames-png", type=Path, default=None,
+                    help="also write a PNG of a few frames: target | each swap (research-only media: keep it "
+                         "out of the repository)")
     args = ap.parse_args(argv)
 
     judge = Judge()
@@ -246,7 +250,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f" | {det.get('verdict')} {det.get('fake_probability')} |")
     if args.out is not None:
         args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    if args.frames_png is not None:
+        frames_png(args.target, [p for p, _ in videos.values()], args.frames_png)
     return doc
+
+
+def frames_png(target: Path, swapped: list[Path], dst: Path, count: int = 4) -> None:
+    """Rows of evenly spaced frames: the target, then each swapped video, side by side."""
+    from facelab.io.image import write_image
+
+    n = VideoReader(target).info.frame_count or 100
+    want = {round(i * (n - 1) / max(count - 1, 1)) for i in range(count)}
+    columns = []
+    for path in [target, *swapped]:
+        with VideoReader(path) as reader:
+            columns.append([f for i, f in reader.frames_with_index() if i in want])
+    rows = [np.hstack([col[r] for col in columns]) for r in range(min(len(c) for c in columns))]
+    write_image(dst, np.vstack(rows), overwrite=True)
+    print(f"{dst}: {len(rows)} frames; columns: target, " + ", ".join(p.name for p in swapped))
 
 
 if __name__ == "__main__":
