@@ -152,8 +152,8 @@ def _dense_backend(settings: SwapSettings) -> Any:
 class _TrackedDense:
     """Dense landmarks of tracked faces, One-Euro smoothed per track (so the bent face does not jitter).
 
-    Called per face in frame order with the frame's index; a track missing from a frame starts
-    afresh when it returns.
+    Called per face in frame order with the frame's index; a track missing from a frame (or a
+    frame without any swapped face) starts afresh when it returns.
     """
 
     def __init__(self, backend: Any, fps: float) -> None:
@@ -165,6 +165,8 @@ class _TrackedDense:
         if index != self.index:
             if self.index is not None:
                 self.smoother.end_frame()
+                if index != self.index + 1:  # frames without faces in between: every track starts afresh
+                    self.smoother.end_frame()
             self.index = index
         (points,) = self.backend(frame, [face])
         return self.smoother(track, points, face.width)
