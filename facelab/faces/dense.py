@@ -33,7 +33,7 @@ from facelab.faces.track import OneEuroFilter, OneEuroParams
 from facelab.faces.warp import delaunay
 
 __all__ = ["MOUTH_INNER", "TARGET_PARTS", "DenseSmoother", "FaceMesh", "TargetParts", "close_mouth", "eye_centres",
-           "FOLLOW", "face_mesh", "face_region_mask", "follow_target", "inter_ocular", "mouth_opening", "pose_proxy", "target_parts_mask"]
+           "STABLE", "face_mesh", "face_region_mask", "follow_target", "inter_ocular", "mouth_opening", "pose_proxy", "target_parts_mask"]
 
 MOUTH_INNER = tuple(range(60, 68))
 LEFT_EYE, RIGHT_EYE = tuple(range(36, 42)), tuple(range(42, 48))
@@ -94,29 +94,66 @@ def pose_proxy(lm5: np.ndarray) -> tuple[float, float]:
     return yaw, pitch
 
 
-#: How far each of the 68 points follows the target (1) rather than keeping the source's shape
-#: (0): brows, eyes and lips carry the expression and follow fully; the jaw line and the nose
-#: carry much of a face's identity (its shape), so they go half-way, enough for the chin to drop
-#: with an opening mouth and the nose to turn with the head.
-FOLLOW = np.ones(68)
-FOLLOW[0:17] = 0.5
-FOLLOW[27:36] = 0.5
+#: Points the source is placed by (eye corners, nose): they barely move with expression, so the
+#: similarity fitted to them is the head's, not the mouth's.
+STABLE = (27, 28, 29, 30, 31, 33, 35, 36, 39, 42, 45)
+#: How far the chin and jaw points 4-12 move with the lower lip (the chin drops as a mouth opens).
+_JAW_WITH_LIP = np.array([0.15, 0.4, 0.7, 0.9, 1.0, 0.9, 0.7, 0.4, 0.15])
+_LIDS = ((36, (37, 38), (41, 40), 39), (42, (43, 44), (47, 46), 45))  # corner, upper, lower, corner
 
 
-def follow_target(source: np.ndarray, target: np.ndarray, weights: np.ndarray = FOLLOW) -> np.ndarray:
-    """Where the source's 68 points go in a target frame: the source shape, moved onto the target
-    by the best similarity (all points), then each point ``weights`` of the way to the target's."""
-    s, t = _check68(source), _check68(target)
-    sm, tm = s.mean(0), t.mean(0)
-    sc, tc = s - sm, t - tm
-    # Umeyama: the rotation and scale that best take the centred source onto the centred target
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Umeyama: (scale, rotation, src mean, dst mean) taking `src` onto `dst` in least squares."""
+    sm, tm = src.mean(0), dst.mean(0)
+    sc, tc = src - sm, dst - tm
     u, sig, vt = np.linalg.svd(tc.T @ sc)
     d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
     rot = u @ d @ vt
-    scale = float(np.trace(np.diag(sig) @ d) / max((sc ** 2).sum(), 1e-9))
-    moved = tm + scale * sc @ rot.T
-    w = np.asarray(weights, np.float64)[:, None]
-    return moved + w * (t - moved)
+    return float(np.trace(np.diag(sig) @ d) / max((sc ** 2).sum(), 1e-9)), rot, sm, tm
+
+
+def follow_target(source: np.ndarray, target: np.ndarray, shape: float = 0.0) -> np.ndarray:
+    """Where the source's 68 points go on a target: the target's expression on the source's shape.
+
+    Only what an expression changes is taken from the target; the shape of eyes, brows, nose and
+    jaw, which carries much of who a face is, stays the source's:
+
+    1. the source's points are placed on the target's by the similarity fitted to the eye
+       corners and the nose (:data:`STABLE`);
+    2. the lips (48-67) take the target's points: mouth opening, width and shape;
+    3. each eye keeps the source's outline, opened or closed to the target's lid gap (relative
+       to the eye's width), so the face blinks with the target;
+    4. the brows rise and fall with the target's brow height above the eyes, half-way;
+    5. the chin and lower jaw (4-12) move with the lower lip (the chin drops as the mouth opens).
+
+    ``shape`` in [0, 1] then moves every point that fraction of the way to the target's own
+    (1: the target's face shape, as a plain landmark-to-landmark warp would).
+    """
+    s, t = _check68(source), _check68(target)
+    idx = list(STABLE)
+    scale, rot, sm, tm = _similarity(s[idx], t[idx])
+    out = tm + scale * (s - sm) @ rot.T
+    placed = out.copy()
+    out[48:68] = t[48:68]
+    for corner_a, upper, lower, corner_b in _LIDS:
+        def gap(p: np.ndarray, upper: tuple[int, int] = upper, lower: tuple[int, int] = lower,
+                a: int = corner_a, b: int = corner_b) -> float:
+            width = max(float(np.linalg.norm(p[b] - p[a])), 1e-6)
+            return float(np.linalg.norm(p[list(upper)] - p[list(lower)], axis=1).mean()) / width
+        g_src, g_tgt = gap(placed), gap(t)
+        factor = float(np.clip(g_tgt / g_src, 0.0, 1.5)) if g_src > 1e-3 else 1.0
+        mid = (placed[list(upper)] + placed[list(lower)]) / 2
+        out[list(upper)] = mid + (placed[list(upper)] - mid) * factor
+        out[list(lower)] = mid + (placed[list(lower)] - mid) * factor
+    # brows: their height above the eyes, along the face's vertical, half-way to the target's
+    up = np.array([-rot[1, 0], rot[0, 0]])  # the source's y axis, turned as the target's face
+    for brows, eye in ((range(17, 22), range(36, 42)), (range(22, 27), range(42, 48))):
+        lift = (np.dot(t[list(brows)].mean(0) - t[list(eye)].mean(0), up)
+                - np.dot(placed[list(brows)].mean(0) - placed[list(eye)].mean(0), up))
+        out[list(brows)] += 0.5 * lift * up
+    drop = t[57] - placed[57]
+    out[4:13] += _JAW_WITH_LIP[:, None] * drop
+    return out + float(np.clip(shape, 0.0, 1.0)) * (t - out)
 
 
 @dataclass(frozen=True)

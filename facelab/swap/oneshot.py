@@ -217,7 +217,7 @@ class OneShotSource:
 
     def landmarks_for(self, dense: np.ndarray) -> np.ndarray:
         """Where the source's 68 points go on a target with these 68 points (crop coordinates):
-        :func:`facelab.faces.dense.follow_target` (expression from the target, shape partly kept)."""
+        :func:`facelab.faces.dense.follow_target` (the target's expression on the source's shape)."""
         if self.mesh is None:
             raise ConfigError("this source has no 68-point landmarks to bend")
         return follow_target(self.mesh.points, dense)

@@ -82,19 +82,22 @@ def test_close_mouth_paints_over_the_inside_of_the_lips_only() -> None:
     assert np.array_equal(out[:40], crop[:40])
 
 
-def test_follow_target_keeps_shape_where_asked() -> None:
+def test_follow_target_takes_the_expression_and_keeps_the_shape() -> None:
     src = face68()
-    rng = np.random.default_rng(0)
-    tgt = face68(0.2) * 1.1 + 4 + rng.normal(0, 0.5, (68, 2))
-    assert np.allclose(follow_target(src, tgt, np.ones(68)), tgt)
-    kept = follow_target(src, tgt, np.zeros(68))  # the source's shape, only moved and scaled
-    d_src = np.linalg.norm(src[:, None] - src[None], axis=-1)
-    d_kept = np.linalg.norm(kept[:, None] - kept[None], axis=-1)
-    ratio = d_kept[d_src > 1] / d_src[d_src > 1]
-    assert np.allclose(ratio, ratio.mean(), rtol=1e-6)
-    half = follow_target(src, tgt)  # default: lips follow fully, the jaw half-way
-    assert np.allclose(half[60:68], tgt[60:68])
-    assert not np.allclose(half[0:17], tgt[0:17])
+    src[36:48, 0] = 64 + (src[36:48, 0] - 64) * 1.15  # the source's eyes sit wider apart
+    tgt = face68(0.25) * 1.1 + 4  # the target, larger, elsewhere, mouth open
+    tgt[[37, 38, 43, 44], 1] += 1.5  # ... and half-closed eyes
+    out = follow_target(src, tgt)
+    assert np.allclose(out[48:68], tgt[48:68])  # lips: the target's
+    assert mouth_opening(out) > 0.2
+    eye_gap = lambda p: float(np.linalg.norm(p[[37, 38]] - p[[41, 40]], axis=1).mean())  # noqa: E731
+    assert eye_gap(out) / eye_gap(tgt) == pytest.approx(
+        np.linalg.norm(out[39] - out[36]) / np.linalg.norm(tgt[39] - tgt[36]), rel=0.02)  # lids as the target's
+    # the eyes keep the source's wider spacing, not the target's
+    width = lambda p: float(np.linalg.norm(p[42:48].mean(0) - p[36:42].mean(0)))  # noqa: E731
+    assert width(out) > 1.05 * width(tgt)
+    assert out[8, 1] > follow_target(src, face68() * 1.1 + 4)[8, 1] + 3  # the chin drops with the lip
+    assert np.allclose(follow_target(src, tgt, shape=1.0), tgt)  # shape=1: a plain landmark warp
 
 
 def test_smoother_steadies_a_still_face_and_follows_a_moving_one() -> None:
