@@ -17,6 +17,11 @@ Figures:
     swap_video_frames.jpg           astronaut_pan.mp4, first and last frame, before | after
     swap_alpha_vs_poisson.jpg       face region: before | alpha | Poisson | pixels changed by alpha,
                                     with the edge of the mask (the script checks none lies outside)
+    swap_expression_modes.jpg       astronaut.jpg's face region: before | grace_hopper.jpg's face with
+                                    --landmarks 5pt | with --landmarks dlib68 (needs the dlib extra)
+
+Figures 1-3 use `SwapSettings()`, the library's default `landmarks="5pt"` (the CLI's
+`--landmarks 5pt`); `--only expression` makes figure 4 alone.
 """
 
 from __future__ import annotations
@@ -106,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out-dir", type=Path, default=REPO / "docs" / "images")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", choices=["all", "expression"], default="all")
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     astronaut, hopper, pan = SAMPLES / "astronaut.jpg", SAMPLES / "grace_hopper.jpg", SAMPLES / "astronaut_pan.mp4"
@@ -113,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = SwapSettings()
     sources = {p: OneShotSource.from_photo(p, detector, settings) for p in (astronaut, hopper)}
 
+    if args.only == "expression":
+        expression_figure(args.out_dir, detector)
+        return
     with tempfile.TemporaryDirectory(prefix="facelab_swap_figures_") as tmp:
         work = Path(tmp)
         # 1. the two photos, each onto the other
@@ -173,6 +182,34 @@ def main(argv: list[str] | None = None) -> None:
                    labelled(crop(results["poisson"]), "--blend poisson", side, nearest=True),
                    labelled(crop(changed_img), "changed (white), mask edge (red)", side, nearest=True)])
         save(args.out_dir / "swap_alpha_vs_poisson.jpg", fig, "alpha vs Poisson blending")
+    expression_figure(args.out_dir, detector)
+
+
+def expression_figure(out_dir: Path, detector: FaceDetector) -> None:
+    """4. Hopper's closed mouth onto the smiling astronaut: 5 points against 68 (face region, 2x)."""
+    from facelab.faces.landmarks import get_landmark_backend
+
+    astronaut, hopper = SAMPLES / "astronaut.jpg", SAMPLES / "grace_hopper.jpg"
+    target = read_image(astronaut)
+    (face,) = detector.detect(target)
+    (dense,) = get_landmark_backend("dlib68")(target, [face])
+    outs = {}
+    for mode in ("5pt", "dlib68"):
+        s = SwapSettings(landmarks=mode)
+        out, mask = swap_face(target, face.landmarks, OneShotSource.from_photo(hopper, detector, s), s,
+                              dense=dense if mode == "dlib68" else None)
+        if not np.array_equal(out[mask == 0], target[mask == 0]):
+            raise SystemExit(f"the {mode} swap changed pixels outside its mask")
+        outs[mode] = out
+    x1, y1, x2, y2 = face.box
+    cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, 0.7 * max(x2 - x1, y2 - y1)
+    xa, ya = max(0, int(cx - half)), max(0, int(cy - half))
+    xb, yb = min(target.shape[1], int(cx + half)), min(target.shape[0], int(cy + half))
+    side = 2 * (yb - ya)
+    fig = row([labelled(target[ya:yb, xa:xb], "before", side),
+               labelled(outs["5pt"][ya:yb, xa:xb], "--landmarks 5pt", side),
+               labelled(outs["dlib68"][ya:yb, xa:xb], "--landmarks dlib68", side)])
+    save(out_dir / "swap_expression_modes.jpg", fig, f"one-shot, {hopper.name} onto {astronaut.name}, 5pt vs dlib68")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ Examples:
   facelab swap --source alice.jpg --target group.jpg -o swapped.jpg
   facelab swap --source alice.jpg --target talk.mp4 -o talk_swapped.mp4 --largest
   facelab swap --source alice.jpg --target talk.mp4 -o out.mp4 --track 0 --blend poisson
+  facelab swap --source alice_photos/ --target talk.mp4 -o out.mp4        # nearest pose per face
   facelab swap --model runs/bob2alice --target bob.mp4 -o bob_as_alice.mp4
   facelab swap --source alice.jpg --target clips/ -o swapped/ --watermark     # every video of a folder
   facelab swap --source alice.jpg --target clips/ -o swapped/ --resume        # after an interruption
@@ -44,7 +45,9 @@ every output, as one run would (docs/cluster.md).
 
 
 @click.command("swap", epilog=EXAMPLES)
-@click.option("--source", type=click.Path(path_type=Path), help="Photo of the face to put in (one-shot swap).")
+@click.option("--source", "sources", multiple=True, type=click.Path(path_type=Path),
+              help="Photo of the face to put in (one-shot swap); repeat it or give a folder for several photos "
+                   "of the same person: each target face takes the one whose head pose is nearest.")
 @click.option("--model", type=click.Path(path_type=Path),
               help="Run folder or checkpoint from `facelab train swap` (learned swap) instead of --source.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
@@ -65,9 +68,15 @@ every output, as one run would (docs/cluster.md).
               help="Mask erosion, as a fraction of the crop size.")
 @click.option("--feather", type=click.FloatRange(0, 0.3), default=0.05, show_default=True,
               help="Mask feathering, as a fraction of the crop size.")
-@click.option("--landmarks", type=click.Choice(["5pt", "dlib68"]), default="5pt", show_default=True,
-              help="5pt: MTCNN's points, similarity warp. dlib68: 68 points (optional extra `facelab[dlib]`, "
-                   "model licensed for NON-COMMERCIAL use only), piecewise-affine warp of the one-shot face.")
+@click.option("--landmarks", type=click.Choice(["auto", "5pt", "dlib68"]), default="auto", show_default=True,
+              help="dlib68: dlib's 68 points (optional extra `facelab[dlib]`, model licensed for NON-COMMERCIAL use "
+                   "only); the one-shot face follows the target's expression (mouth, eyes, brows, jaw). 5pt: MTCNN's "
+                   "points only, the source photo's expression is kept. auto: dlib68 for one-shot swaps when the "
+                   "extra is installed, else 5pt.")
+@click.option("--target-parts", type=click.Choice(["mouth", "eyes", "mouth+eyes", "none"]), default="mouth",
+              show_default=True,
+              help="With dlib68: parts of the target face kept under the bent source face (the inside of the mouth: "
+                   "teeth and tongue the source photo lacks; the eyes: the target's gaze and blinks).")
 @click.option("--mask", type=click.Choice(["ellipse", "hull"]), default="ellipse", show_default=True,
               help="Face mask: an ellipse from the 5 points, or the hull of the dense landmarks (dlib68).")
 @click.option("--detect-every", type=click.IntRange(1), default=5, show_default=True,
@@ -81,15 +90,16 @@ every output, as one run would (docs/cluster.md).
 @click.option("--resume", is_flag=True, help="Skip targets whose output and sidecar already exist; redo the rest.")
 @shard_option
 @click.pass_context
-def swap(ctx: click.Context, source: Path | None, model: Path | None, direction: str, targets: tuple[Path, ...],
+def swap(ctx: click.Context, sources: tuple[Path, ...], model: Path | None, direction: str, targets: tuple[Path, ...],
          out: Path, largest: bool, track: int | None, blend: BlendMode, color: ColorMethod, size: int, margin: float, erode: float,
-         feather: float, landmarks: str, mask: str, detect_every: int, refine: bool, label: bool, watermark: str | None,
-         c2pa: bool, sign_cert: Path | None, sign_key: Path | None,
+         feather: float, landmarks: str, target_parts: str, mask: str, detect_every: int, refine: bool, label: bool,
+         watermark: str | None, c2pa: bool, sign_cert: Path | None, sign_key: Path | None,
          on_damage: str, overwrite: bool, resume: bool, shard: Shard | None) -> None:
     """Put a face onto every face (or the chosen ones) of photos and videos.
 
-    One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity,
-    colour-corrected, masked and blended. Learned (--model): a translator trained on aligned faces
+    One-shot (--source): the source face is aligned to the target's pose by a 5-point similarity
+    and, with dlib's 68 points (the `dlib` extra), bent onto the target's landmarks in every frame so
+    that it follows the target's expression; then colour-corrected, masked and blended. Learned (--model): a translator trained on aligned faces
     of two people turns each target face into the other identity. Frames without faces pass
     through unchanged; videos keep frame count, fps, size and audio. A JSON sidecar (OUT.json)
     lists every changed frame and face. Outputs are labelled synthetic in their metadata
@@ -99,12 +109,12 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
     from facelab.faces.detect import FaceDetector
     from facelab.io.image import IMAGE_EXTS, is_image
     from facelab.io.video import VIDEO_EXTS, is_video
-    from facelab.swap.oneshot import OneShotSource, SwapSettings
+    from facelab.swap.oneshot import MultiSource, OneShotSource, SwapSettings
     from facelab.swap.pipeline import Selection, finished, swap_image_file, swap_video_file
     from facelab.translate.pipeline import Job, plan_jobs
 
     g: Globals = ctx.obj
-    if (source is None) == (model is None):
+    if bool(sources) == (model is not None):
         ctx.fail("pass exactly one of --source PHOTO (one-shot) or --model RUN (learned)")
     if largest and track is not None:
         ctx.fail("--largest and --track exclude each other")
@@ -146,11 +156,18 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
         echo(ctx, f"resume: {len(done_before)} of {len(jobs)} outputs already finished, skipped")
     if not jobs:
         raise click.exceptions.Exit(EXIT_FAILED)
+    source_photos = _source_photos(sources) if sources else []
+    if landmarks == "auto":
+        landmarks = _auto_landmarks(ctx, one_shot=bool(sources), mask=mask)
     settings = SwapSettings(size=size, margin=margin, erode=erode, feather=feather, blend=blend, color=color,
-                            landmarks=landmarks, mask=mask)
+                            landmarks=landmarks, target_parts=target_parts, mask=mask)
     detector = FaceDetector(device=g.device)
-    if source is not None:
-        face_source: Any = OneShotSource.from_photo(source, detector, settings)
+    if source_photos:
+        one_shots = [OneShotSource.from_photo(p, detector, settings) for p in source_photos]
+        for one in one_shots:
+            for why in one.warnings():
+                click.echo(f"warning: {one.path}: {why}; a neutral, closed-mouth, frontal photo swaps best", err=True)
+        face_source: Any = one_shots[0] if len(one_shots) == 1 else MultiSource(one_shots)
     else:
         from facelab.swap.learned import load_swap_model
 
@@ -223,3 +240,42 @@ def swap(ctx: click.Context, source: Path | None, model: Path | None, direction:
             # an InputError already names its file
             echo(ctx, f"  failed: {reason if reason.startswith(str(path)) else f'{path}: {reason}'}", err=True)
         raise click.exceptions.Exit(EXIT_FAILED if ok + len(done_before) == 0 else EXIT_PARTIAL)
+
+
+def _source_photos(sources: tuple[Path, ...]) -> list[Path]:
+    """The photos named by --source: files as given, folders by their photos (sorted, not recursive)."""
+    from facelab.errors import InputError
+    from facelab.io.image import is_image
+
+    photos: list[Path] = []
+    for src in sources:
+        if src.is_dir():
+            found = sorted(p for p in src.iterdir() if p.is_file() and is_image(p))
+            if not found:
+                raise InputError(src, "no photos in this --source folder")
+            photos += found
+        elif not src.exists():
+            raise InputError(src, "no such file")
+        else:
+            photos.append(src)
+    return photos
+
+
+_FALLBACK = ("note: dlib's 68-point landmarks are not installed, so the one-shot swap uses 5 points: the face keeps "
+             "the source photo's expression (its mouth does not move with the target's). For the expression-following "
+             'swap: pip install "facelab[dlib]" (its 68-point model is licensed for non-commercial use only).')
+
+
+def _auto_landmarks(ctx: click.Context, *, one_shot: bool, mask: str) -> str:
+    """--landmarks auto: dlib68 for one-shot swaps (or a hull mask) when the extra is installed, else 5pt,
+    saying once what is lost."""
+    from facelab.faces.landmarks import dlib_available
+
+    if not (one_shot or mask == "hull"):
+        return "5pt"  # a learned model follows the target by itself; the ellipse needs no dense points
+    if dlib_available():
+        return "dlib68"
+    if mask == "hull":
+        ctx.fail("--mask hull needs dlib's 68 points: pip install \"facelab[dlib]\", or use --mask ellipse")
+    echo(ctx, _FALLBACK, err=True)
+    return "5pt"

@@ -17,6 +17,7 @@ serve masks and landmark-motion features.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Sequence
@@ -28,7 +29,8 @@ import numpy as np
 from facelab.errors import ConfigError
 from facelab.faces.detect import Face
 
-__all__ = ["DLIB_HINT", "Dlib68", "FivePoint", "LandmarkBackend", "dlib_model_path", "get_landmark_backend"]
+__all__ = ["DLIB_HINT", "Dlib68", "FivePoint", "LandmarkBackend", "dlib_available", "dlib_model_path",
+           "get_landmark_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,23 @@ def dlib_model_path(name: str) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_dlib68() -> Dlib68:
+    # Loading the 100 MB model takes 1-2 s: a batch of swaps (one call per file) shares one.
+    # dlib's shape predictor keeps no state between calls, so sharing it is safe.
+    return Dlib68()
+
+
+def dlib_available() -> bool:
+    """Whether dlib and its 68-point model are installed (without loading the model)."""
+    if importlib.util.find_spec("dlib") is None:
+        return False
+    try:
+        return _default_dlib_model().is_file()
+    except ConfigError:
+        return False
+
+
 def get_landmark_backend(name: str = "5pt") -> LandmarkBackend:
     """``"5pt"`` (:class:`FivePoint`) or ``"dlib68"`` (:class:`Dlib68`, optional extra).
 
@@ -154,5 +173,5 @@ def get_landmark_backend(name: str = "5pt") -> LandmarkBackend:
     if name == "5pt":
         return FivePoint()
     if name == "dlib68":
-        return Dlib68()
+        return _shared_dlib68()
     raise ConfigError(f"unknown landmark backend {name!r}; choose 5pt or dlib68")

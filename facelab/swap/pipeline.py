@@ -32,6 +32,7 @@ import numpy as np
 from facelab import __version__
 from facelab.credentials import Declaration, SigningKey, file_sha256
 from facelab.errors import InputError, OutputError
+from facelab.faces.dense import DenseSmoother
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.background import BackgroundWriter, prefetch
@@ -183,6 +184,29 @@ def _dense_backend(settings: SwapSettings) -> Any:
     return get_landmark_backend(settings.landmarks)
 
 
+class _TrackedDense:
+    """Dense landmarks of tracked faces, One-Euro smoothed per track (so the bent face does not jitter).
+
+    Called per face in frame order with the frame's index; a track missing from a frame (or a
+    frame without any swapped face) starts afresh when it returns.
+    """
+
+    def __init__(self, backend: Any, fps: float) -> None:
+        self.backend = backend
+        self.smoother = DenseSmoother(fps=fps)
+        self.index: int | None = None
+
+    def __call__(self, index: int, frame: np.ndarray, track: int, face: Face) -> np.ndarray:
+        if index != self.index:
+            if self.index is not None:
+                self.smoother.end_frame()
+                if index != self.index + 1:  # frames without faces in between: every track starts afresh
+                    self.smoother.end_frame()
+            self.index = index
+        (points,) = self.backend(frame, [face])
+        return self.smoother(track, points, face.width)
+
+
 def swap_image_file(source: FaceSource, src: str | Path, dst: str | Path, detector: Any, settings: SwapSettings,
                     *, selection: Selection = Selection(), overwrite: bool = False, label: bool = True,
                     watermark: str | None = None, credentials: SigningKey | None = None) -> SwapRecord:
@@ -240,7 +264,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
     record = SwapRecord(str(src), str(dst), "video", source.describe(), settings.to_dict(), selection.describe(),
                         watermark=watermark)
     backend = _dense_backend(settings)
-    mask = settings.crop_mask() if backend is None else None  # dense: the hull moves with each face
+    mask = settings.crop_mask() if settings.mask == "ellipse" else None  # a hull moves with each face
     with VideoReader(src, on_damage=on_damage) as reader:
         info = reader.info
 
@@ -248,7 +272,10 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
             return FaceTracker(detector, detect_every=detect_every, fps=float(info.fps) or 30.0,
                                refine=refine and detect_every > 1)
 
-        tracker = new_tracker()
+        def new_dense() -> _TrackedDense | None:
+            return _TrackedDense(backend, float(info.fps) or 30.0) if backend is not None else None
+
+        tracker, dense_for = new_tracker(), new_dense()
         # decoding runs one thread ahead and encoding one thread behind the swap (facelab.io.background)
         with BackgroundWriter(VideoWriter(dst, info.fps, (info.width, info.height), audio_from=src,
                                           overwrite=overwrite, metadata=synthetic_metadata(source) if label else None,
@@ -262,7 +289,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                     tracked = selection.pick([(tr.track_id, tr.face) for tr in tracker.update(frame)])
                     # 2. swap each chosen face
                     for tid, face in tracked:
-                        dense = backend(frame, [face])[0] if backend is not None else None
+                        dense = dense_for(index, frame, tid, face) if dense_for is not None else None
                         frame, _ = swap_face(frame, face.landmarks, source, settings, crop_mask=mask, dense=dense)
                         entries.append(_face_entry(tid, face, source, settings))
                 except Exception as exc:  # noqa: BLE001 - a frame that breaks the face step is kept as it is
@@ -273,7 +300,7 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                     record.passed_through.append({"frame": index, "time": round(t, 3),
                                                   "error": f"{type(exc).__name__}: {exc}"[:200]})
                     frame, entries = original, []
-                    tracker = new_tracker()  # its state may be half-updated
+                    tracker, dense_for = new_tracker(), new_dense()  # their state may be half-updated
                 record.frames.append({"frame": index, "time": round(t, 3), "faces": entries})
                 # 3. encode, at the input's time
                 writer.write(frame if watermark is None else draw_watermark(frame, watermark), t)
