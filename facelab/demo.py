@@ -104,10 +104,10 @@ def run_demo(out: str | Path, *, samples: str | Path | None = None, steps: int =
     write_image(out / "grace_hopper_ground_truth.jpg", truth)
     # 5. one-shot face swap: Grace Hopper's face onto the astronaut, in the photo and the video
     from facelab.faces.detect import FaceDetector
-    from facelab.swap.oneshot import OneShotSource, SwapSettings
+    from facelab.swap.oneshot import OneShotSource, SwapSettings, default_landmarks
     from facelab.swap.pipeline import swap_image_file, swap_video_file
 
-    detector, settings = FaceDetector(device=device), SwapSettings()
+    detector, settings = FaceDetector(device=device), SwapSettings(landmarks=default_landmarks())
     source = OneShotSource.from_photo(photo, detector, settings)
     swapped = swap_image_file(source, src / SWAP_TARGET, out / "astronaut_swapped.jpg", detector, settings)
     swapped_video = None

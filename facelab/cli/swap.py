@@ -269,11 +269,11 @@ _FALLBACK = ("note: dlib's 68-point landmarks are not installed, so the one-shot
 def _auto_landmarks(ctx: click.Context, *, one_shot: bool, mask: str) -> str:
     """--landmarks auto: dlib68 for one-shot swaps (or a hull mask) when the extra is installed, else 5pt,
     saying once what is lost."""
-    from facelab.faces.landmarks import dlib_available
+    from facelab.swap.oneshot import default_landmarks
 
     if not (one_shot or mask == "hull"):
         return "5pt"  # a learned model follows the target by itself; the ellipse needs no dense points
-    if dlib_available():
+    if default_landmarks() == "dlib68":
         return "dlib68"
     if mask == "hull":
         ctx.fail("--mask hull needs dlib's 68 points: pip install \"facelab[dlib]\", or use --mask ellipse")

@@ -21,7 +21,7 @@ from facelab.errors import ConfigError, InputError
 from facelab.faces.detect import FaceDetector
 from facelab.io.image import is_image
 from facelab.io.video import is_video
-from facelab.swap.oneshot import OneShotSource, SwapSettings
+from facelab.swap.oneshot import OneShotSource, SwapSettings, default_landmarks
 from facelab.swap.pipeline import Selection, SwapRecord, swap_image_file, swap_video_file
 
 __all__ = ["swap"]
@@ -41,7 +41,9 @@ def swap(source: str | Path | None, target: str | Path, out: str | Path, *, mode
         out: the output file (a photo for a photo, a video for a video); written atomically.
         model: a run folder or checkpoint of ``facelab train swap`` instead of ``source``.
         direction: with ``model``, which way the learned translator runs.
-        settings: crop, mask, colour and blend settings (:class:`~facelab.swap.oneshot.SwapSettings`).
+        settings: crop, mask, colour and blend settings (:class:`~facelab.swap.oneshot.SwapSettings`);
+            None: the defaults, with 68-point landmarks for a one-shot swap when the ``dlib``
+            extra is installed (:func:`~facelab.swap.oneshot.default_landmarks`).
         largest, track: only the largest face of each frame, or only this track.
         detect_every, refine: videos: full detection every k frames, O-Net re-detection between.
         overwrite: replace an existing ``out``.
@@ -71,7 +73,8 @@ def swap(source: str | Path | None, target: str | Path, out: str | Path, *, mode
         raise InputError(target, "no such file")
     if (kind == "image") != is_image(out) or (kind == "video") != is_video(out):
         raise ConfigError(f"{out}: a {kind} target needs a {kind} output extension")
-    settings = settings or SwapSettings()
+    # one-shot: the expression-following mode when the dlib extra is installed, as the CLI's default
+    settings = settings or SwapSettings(landmarks=default_landmarks() if source is not None else "5pt")
     detector = FaceDetector(device=device)
     face_source: Any
     if source is not None:

@@ -285,6 +285,15 @@ class TranslatorSource:
         return {"method": self.method, "model": self.weights, "arch": self.translator.info.get("arch")}
 
 
+def default_landmarks() -> str:
+    """The one-shot default: ``"dlib68"`` (the face follows the target's expression) when the
+    ``dlib`` extra is installed, else ``"5pt"``; the CLI's ``--landmarks auto``, the Python API and
+    the demo all use it."""
+    from facelab.faces.landmarks import dlib_available
+
+    return "dlib68" if dlib_available() else "5pt"
+
+
 def swap_face(frame: np.ndarray, landmarks: np.ndarray, source: FaceSource, settings: SwapSettings,
               crop_mask: np.ndarray | None = None, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Replace the face with these 5 landmarks in `frame` by the source's face.
