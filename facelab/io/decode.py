@@ -195,7 +195,6 @@ class FrameDecoder:
         self.expected = int(expected)
         self.expected_exact = expected_exact
         self.duration = float(duration)
-        self._step_s: float | None = None  # the regular frame step seen in the timestamps
         self.fail = on_damage == "fail"
         self.damage = Damage()
         tb = stream.time_base
@@ -297,6 +296,7 @@ class FrameDecoder:
         d = self.damage
         packets = len(self._packet_pts) + self._packets_without_pts
         lost = max(0, packets - d.frames_decoded)
+        step_s: float | None = None  # the frame step seen in the timestamps
         known = (
             self._packets_without_pts == 0
             and self._tb is not None
@@ -307,7 +307,7 @@ class FrameDecoder:
             missing = set(order) - self._frame_pts
             slots = _frame_slots(order)
             if len(order) >= 3 and slots[-1] > 0:
-                self._step_s = (self._seconds(order[-1]) - self._seconds(order[0])) / slots[-1]
+                step_s = (self._seconds(order[-1]) - self._seconds(order[0])) / slots[-1]
             d.lost_frames = [(slots[i], self._seconds(p)) for i, p in enumerate(order) if p in missing]
             d.lost_frames += _gaps(order, slots, self._seconds)
             d.lost_frames.sort()
@@ -319,8 +319,8 @@ class FrameDecoder:
         # A cut-off file: its index promised more frames than were read.
         short = self.expected - packets if self.expected_exact else 0
         estimate = self.expected
-        if not self.expected_exact and self.duration > 0 and self._step_s:
-            estimate = int(round(self.duration / self._step_s))
+        if not self.expected_exact and self.duration > 0 and step_s:
+            estimate = int(round(self.duration / step_s))
         if not self.expected_exact and estimate and packets < estimate * 0.9 - 1:
             short = estimate - packets
         if short > 0:

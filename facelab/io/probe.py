@@ -17,7 +17,7 @@ from av.video.stream import VideoStream
 
 from facelab.errors import InputError
 from facelab.io.decode import FrameDecoder
-from facelab.io.media import ff_message, open_input, video_stream
+from facelab.io.media import open_input, video_stream
 
 __all__ = ["VideoInfo", "probe_video"]
 
@@ -139,12 +139,9 @@ def _first_frame(
     container: av.container.InputContainer, stream: VideoStream, path: Path
 ) -> av.VideoFrame:
     """The first frame that decodes: damage at the start is skipped, as reading skips it."""
-    decoder = FrameDecoder(container, stream, path, fps=Fraction(30))
-    try:
-        for _, frame in decoder:
-            return frame
-    except av.error.FFmpegError as exc:  # noqa: PERF203 - defensive: FrameDecoder catches these
-        raise InputError(path, f"cannot decode the video ({ff_message(exc)})") from None
+    decoder = FrameDecoder(container, stream, path, fps=Fraction(30))  # it catches FFmpeg's errors
+    for _, frame in decoder:
+        return frame
     errors = decoder.damage.errors
     raise InputError(
         path, "the video stream has no decodable frames" + (f" ({errors[0]})" if errors else "")

@@ -166,9 +166,13 @@ class VideoReader:
         self.on_damage: OnDamage = on_damage
         self.info: VideoInfo = probe_video(self.path)
         self.frames_decoded = 0
-        self.truncated = False
         self.damage = Damage()
         self._open: set[av.container.InputContainer] = set()
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the last iteration ended short of the frame count in the index."""
+        return self.damage.truncated
 
     def __enter__(self) -> VideoReader:
         return self
@@ -206,7 +210,6 @@ class VideoReader:
         as ``on_damage`` says (:mod:`facelab.io.decode`); :attr:`damage` tells what was lost.
         """
         self.frames_decoded = 0
-        self.truncated = False
         container = open_input(self.path)
         self._open.add(container)
         try:
@@ -232,7 +235,6 @@ class VideoReader:
             if index == 0:
                 detail = f" ({self.damage.errors[0]})" if self.damage.errors else ""
                 raise InputError(self.path, f"cannot decode the video: no frame decodes{detail}")
-            self.truncated = self.damage.truncated
         finally:
             container.close()
             self._open.discard(container)
