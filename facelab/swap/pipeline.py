@@ -36,7 +36,7 @@ from facelab.faces.dense import DenseSmoother
 from facelab.faces.detect import Face
 from facelab.faces.track import FaceTracker
 from facelab.io.background import BackgroundWriter, prefetch
-from facelab.io.decode import OnDamage
+from facelab.io.decode import Damage, OnDamage
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, VideoWriter
 from facelab.provenance import draw_watermark, synthetic_label
@@ -77,15 +77,15 @@ class SwapRecord:
     frames_total: int = 0
     seconds: float = 0.0
     watermark: str | None = None
-    damage: dict[str, Any] | None = None
+    damage: Damage | None = None  # videos: what decoding lost (facelab.io.decode)
     passed_through: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[str]:
         """What went wrong with the input, for the sidecar and the summary line."""
         out = []
-        if self.damage is not None and self.damage.get("description"):
-            out.append(str(self.damage["description"]))
+        if self.damage is not None and self.damage.damaged:
+            out.append(self.damage.describe())
         if self.passed_through:
             first = self.passed_through[0]
             out.append(f"{len(self.passed_through)} frames could not be processed and are copied unchanged "
@@ -104,8 +104,7 @@ class SwapRecord:
     def _damage_json(self) -> dict[str, Any]:
         if self.kind != "video":
             return {}
-        d = dict(self.damage or {})
-        d.pop("description", None)
+        d = self.damage.to_json() if self.damage is not None else {}
         return {"warnings": self.warnings, "frames_lost_to_damage": int(d.pop("frames_lost_to_damage", 0)),
                 "frames_passed_through": len(self.passed_through),
                 "passed_through": self.passed_through[:100], "damage": d}
@@ -309,15 +308,10 @@ def swap_video_file(source: FaceSource, src: str | Path, dst: str | Path, detect
                     on_frame(record.frames_total, info.frame_count or None)
             if record.frames_total == 0:
                 raise InputError(src, "video has no decodable frames")
-            record.damage = _damage_record(reader)
+            record.damage = reader.damage
     record.seconds = time.perf_counter() - t0
     _write_sidecar(record, dst)
     return record
-
-
-def _damage_record(reader: VideoReader) -> dict[str, Any]:
-    """The reader's damage counts for the sidecar, with its one-line description."""
-    return {**reader.damage.to_json(), "description": reader.damage.describe()}
 
 
 def frames_per_second(record: SwapRecord) -> float:
