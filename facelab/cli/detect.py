@@ -11,7 +11,7 @@ import click
 from tqdm import tqdm
 
 from facelab.cli.options import on_damage_option, shard_option
-from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, damage_suffix, echo
 from facelab.shard import Shard, input_key
 
 EXAMPLES_DETECT = """
@@ -215,8 +215,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
                 prob = "n/a" if r.fake_probability is None else f"{r.fake_probability:.2f}"
                 tqdm.write(f"{r.path}: {r.verdict} (fake probability {prob})"
                            + (f": {r.reasons[0]}" if r.reasons else ""))
-            if r.error is None and r.damaged:
-                damaged.append(r.warnings[0] if r.warnings else f"{r.path}: damaged")
+            if r.error is None and r.warnings:  # the pipeline warns only of damage
+                damaged.append(r.warnings[0])
                 tqdm.write(f"warning: {r.path}: {damaged[-1]}", file=sys.stderr)
     except BaseException:  # Ctrl-C, a crash: the journal keeps what finished, for --resume
         if journal is not None:
@@ -235,8 +235,7 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
     written = ", ".join(str(p) for p in outs)
     echo(ctx, f"analysed {done} of {done + failed} inputs in {time.perf_counter() - t0:.1f}s"
               + (f"; {failed} failed" if failed else "") + (f" -> {written}" if written else "")
-              + (f"; WARNING: {damaged[0]}" if len(damaged) == 1
-                 else f"; WARNING: {len(damaged)} damaged inputs (listed above)" if damaged else ""))
+              + damage_suffix(damaged))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if done == 0 else EXIT_PARTIAL)
 

@@ -10,7 +10,7 @@ import click
 from tqdm import tqdm
 
 from facelab.cli.options import on_damage_option
-from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, echo
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, damage_suffix, echo
 
 EXAMPLES_EXTRACT = """
 \b
@@ -95,7 +95,6 @@ def extract(ctx: click.Context, inputs: tuple[Path, ...], out: Path, size: int, 
     echo(ctx, f"extracted {summary.crops} faces from {summary.succeeded} of {n_inputs} inputs "
               f"({summary.frames} frames/photos) in {time.perf_counter() - t0:.1f}s -> {out}"
               + (f"; {len(failed)} failed" if failed else "")
-              + (f"; WARNING: {warned[0]}" if len(warned) == 1
-                 else f"; WARNING: {len(warned)} damaged inputs (listed above)" if warned else ""))
+              + damage_suffix(warned))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED if summary.succeeded == 0 else EXIT_PARTIAL)

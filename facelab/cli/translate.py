@@ -14,7 +14,7 @@ import click
 from tqdm import tqdm
 
 from facelab.cli.options import on_damage_option, provenance_options, shard_jobs, shard_option, signing
-from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, download_bar, echo, progress_bar
+from facelab.cli.ui import EXIT_FAILED, EXIT_PARTIAL, Globals, damage_suffix, download_bar, echo, progress_bar
 from facelab.errors import as_item_error
 from facelab.shard import Shard
 
@@ -129,8 +129,7 @@ def translate(ctx: click.Context, inputs: tuple[Path, ...], out: Path, model: st
     dt = time.perf_counter() - t0
     echo(ctx, f"translated {ok} of {len(jobs) + len(failures)} inputs ({frames} images/frames) in {dt:.1f}s "
               f"-> {out}" + (f"; {len(failed)} failed" if failed else "")
-              + (f"; WARNING: {warned[0][1]}" if len(jobs) == 1 and warned
-                 else f"; WARNING: {len(warned)} damaged inputs (listed above)" if warned else ""))
+              + damage_suffix([w for _, w in warned], name_one=len(jobs) == 1))
     if failed:
         for path, reason in failed:
             # an InputError already names its file

@@ -7,7 +7,7 @@ through callbacks, which the helpers here turn into tqdm bars on stderr (silent 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "Globals", "download_bar",
-           "echo", "progress_bar", "train_with_bar"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PARTIAL", "EXIT_USAGE", "Globals", "damage_suffix",
+           "download_bar", "echo", "progress_bar", "train_with_bar"]
 
 # 0 success; 1 the job failed (bad input, missing weights, ...); 2 usage error;
 # 3 a batch job finished but some items failed (they are listed in the summary); 130 interrupted.
@@ -29,6 +29,17 @@ class Globals:
 
     device: str = "auto"
     verbosity: int = 0  # -1 quiet, 0 normal, 1+ verbose
+
+
+def damage_suffix(warnings: Sequence[str], *, name_one: bool = True) -> str:
+    """How a summary line ends for damaged inputs (facelab.io.decode): the warning itself when
+    there is one (and ``name_one``), else how many inputs were damaged (each was listed as it
+    finished); '' when none was."""
+    if not warnings:
+        return ""
+    if len(warnings) == 1 and name_one:
+        return f"; WARNING: {warnings[0]}"
+    return f"; WARNING: {len(warnings)} damaged inputs (listed above)"
 
 
 def echo(ctx: click.Context, message: str, err: bool = False) -> None:

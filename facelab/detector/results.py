@@ -172,13 +172,6 @@ class MediaResult:
     error: str | None = None
     provenance: Credentials | None = None
     damage: dict[str, Any] | None = None  # videos: facelab.io.decode.Damage.to_json()
-
-    @property
-    def damaged(self) -> bool:
-        """Whether the input was damaged (frames lost, packets skipped, cut off, concealed)."""
-        d = self.damage or {}
-        return bool(d.get("frames_lost_to_damage") or d.get("damaged_packets") or d.get("truncated")
-                    or d.get("frames_concealed"))
     lip_sync: SignalResult = field(default_factory=lambda: SignalResult(
         ran=False, skipped_reason="not run (a photo has no audio)"))
     fingerprint: SignalResult = field(default_factory=lambda: SignalResult(
