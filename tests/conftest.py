@@ -3,6 +3,8 @@
 * ``shared_data``: the folder of real test files, ``<repo>/../shared/data`` (skips when absent).
 * ``tiny_detector_weights``: a detector checkpoint of the ``tiny`` CNN (random weights, seed 0,
   threshold 0.4, the 224 px / margin 0.3 crop), written once per session.
+* ``tiny_generator``: an official-format ResNet generator checkpoint (``resnet_6blocks``, ngf 4,
+  random weights, seed 0) for the ``facelab translate --weights`` paths; fast on 4K frames too.
 * ``tiny_video``: a fresh copy, in the test's ``tmp_path``, of a synthetic 2-second MP4 with an
   AAC audio track, made by facelab's own writer. Its properties are in ``TINY_VIDEO``.
 * ``_config_dir`` (automatic): ``FACELAB_CONFIG_DIR`` points at a session folder, so the local C2PA
@@ -132,4 +134,18 @@ def tiny_detector_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"
     meta = {"crop": {"size": 224, "margin": 0.3}, "threshold": 0.4, "mean": [0.5] * 3, "std": [0.5] * 3}
     atomic_save(checkpoint_record(create_classifier("tiny", pretrained=False), "tiny", {}, meta), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny official-format ResNet generator (``resnet_6blocks``, ngf 4; its outputs mean nothing)."""
+    import torch
+
+    from facelab.nn.factory import create_generator
+    from facelab.nn.layers import init_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny_g.pth"
+    torch.save(init_weights(create_generator("resnet_6blocks", ngf=4, norm="instance")).state_dict(), path)
     return path

@@ -22,8 +22,6 @@ from facelab.cli import cli
 from facelab.errors import InputError, OutputError
 from facelab.io.image import read_image, write_image
 from facelab.io.video import VideoReader, probe_video
-from facelab.nn.factory import create_generator
-from facelab.nn.layers import init_weights
 
 sys.path.insert(0, str(Path(__file__).parent))  # the corpus helper, with any pytest import mode
 from badinput import IS_ROOT, SAMPLES, Item, blocked_output, listing, make_corpus, unreadable_copy  # noqa: E402
@@ -42,15 +40,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Item]:
     items = make_corpus(tmp_path_factory.mktemp("corpus"))
     assert sorted(items) == sorted(CORPUS_KEYS)
     return items
-
-
-@pytest.fixture(scope="module")
-def translator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny official-format ResNet generator (ngf 4): fast on 4K frames too."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny_g.pth"
-    torch.save(init_weights(create_generator("resnet_6blocks", ngf=4, norm="instance")).state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +164,10 @@ TRANSLATE_BAD = ["truncated_jpg", "truncated_png", "empty_jpg", "text_jpg", "bom
 TRANSLATE_GOOD = ["one_pixel", "gray16", "palette", "cmyk", "nonascii_good", "frame_4k", "rotated", "vfr"]
 
 
-def test_translate_folder_finishes_the_good_items(corpus: dict[str, Item], translator: Path, tmp_path: Path) -> None:
+def test_translate_folder_finishes_the_good_items(corpus: dict[str, Item], tiny_generator: Path, tmp_path: Path) -> None:
     src = gather(tmp_path / "in", [corpus[k] for k in TRANSLATE_BAD + TRANSLATE_GOOD])
     out = tmp_path / "out"
-    res = run("translate", "--weights", str(translator), str(src), "-o", str(out))
+    res = run("translate", "--weights", str(tiny_generator), str(src), "-o", str(out))
     bad = [corpus[k] for k in TRANSLATE_BAD]
     check(res, 3, [it.path for it in bad], [it.problem for it in bad])
     assert listing(out) == sorted(corpus[k].path.name for k in TRANSLATE_GOOD)  # no partial or temp files
@@ -188,29 +177,29 @@ def test_translate_folder_finishes_the_good_items(corpus: dict[str, Item], trans
 
 
 @pytest.mark.parametrize("key", ["nonascii_bad", "zero_frames", "audio_mp4"])
-def test_translate_one_bad_file(corpus: dict[str, Item], translator: Path, tmp_path: Path, key: str) -> None:
+def test_translate_one_bad_file(corpus: dict[str, Item], tiny_generator: Path, tmp_path: Path, key: str) -> None:
     it = corpus[key]
     out = tmp_path / ("out.mp4" if it.kind == "video" else "out.jpg")
-    check(run("translate", "--weights", str(translator), str(it.path), "-o", str(out)), 1, [it.path], [it.problem])
+    check(run("translate", "--weights", str(tiny_generator), str(it.path), "-o", str(out)), 1, [it.path], [it.problem])
     assert listing(tmp_path) == []
 
 
-def test_translate_unwritable_output(translator: Path, tmp_path: Path) -> None:
+def test_translate_unwritable_output(tiny_generator: Path, tmp_path: Path) -> None:
     out = blocked_output(tmp_path, "out")
-    res = run("translate", "--weights", str(translator), str(SAMPLES / "grace_hopper.jpg"),
+    res = run("translate", "--weights", str(tiny_generator), str(SAMPLES / "grace_hopper.jpg"),
               str(SAMPLES / "astronaut.jpg"), "-o", str(out))
     check(res, 1, [out], ["is a file"])  # one line for the folder, not one per input
     assert listing(tmp_path) == ["blocker"]
 
 
-def test_translate_read_only_output(translator: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_translate_read_only_output(tiny_generator: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     ro = tmp_path / "ro"
     ro.mkdir()
     real_access = os.access
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
-    res = run("translate", "--weights", str(translator), str(SAMPLES / "grace_hopper.jpg"), "-o", str(ro / "out"))
+    res = run("translate", "--weights", str(tiny_generator), str(SAMPLES / "grace_hopper.jpg"), "-o", str(ro / "out"))
     check(res, 1, [ro / "out"], ["permission denied"])
     assert listing(ro) == []
 
@@ -391,9 +380,9 @@ def test_train_cyclegan_names_the_bad_image(corpus: dict[str, Item], tmp_path: P
     assert listing(tmp_path / "b") == ["blocker"]
 
 
-def test_verbose_shows_the_traceback(corpus: dict[str, Item], translator: Path, tmp_path: Path) -> None:
+def test_verbose_shows_the_traceback(corpus: dict[str, Item], tiny_generator: Path, tmp_path: Path) -> None:
     it = corpus["truncated_png"]
-    res = CliRunner().invoke(cli, ["-v", "--device", "cpu", "translate", "--weights", str(translator),
+    res = CliRunner().invoke(cli, ["-v", "--device", "cpu", "translate", "--weights", str(tiny_generator),
                                    str(it.path), "-o", str(tmp_path / "out.png")])
     assert res.exit_code != 0
     assert "error:" in res.stderr and it.path.name in res.stderr  # -v: the line, and (batch) the log

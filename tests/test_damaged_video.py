@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -28,8 +27,6 @@ from hypothesis import strategies as st
 from facelab.cli import cli
 from facelab.errors import FacelabError
 from facelab.io.video import VideoReader, VideoWriter
-from facelab.nn.factory import create_generator
-from facelab.nn.layers import init_weights
 
 sys.path.insert(0, str(Path(__file__).parent))  # the damage helpers, with any pytest import mode
 from damage import edit_bytes, ffmpeg_frames, naive_frames, patch_bytes  # noqa: E402
@@ -57,14 +54,6 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 wr.write(f)
         out[ext] = path
     return out
-
-
-@pytest.fixture(scope="module")
-def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny.pth"
-    torch.save(init_weights(create_generator("resnet_9blocks", ngf=8, norm="instance")).state_dict(), path)
-    return path
 
 
 def run(*args: str) -> Result:

@@ -9,14 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner, Result
 from PIL import Image
 
 from facelab.cli import cli
 from facelab.io.image import read_image
-from facelab.nn.factory import create_generator
-from facelab.nn.layers import init_weights
 from facelab.shard import Shard, input_key
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -91,14 +88,6 @@ def test_merge_refuses_the_shard_runs_options(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------- translate
-
-
-@pytest.fixture(scope="module")
-def tiny_generator(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("weights") / "tiny_g.pth"
-    torch.save(init_weights(create_generator("resnet_6blocks", ngf=4, norm="instance")).state_dict(), path)
-    return path
 
 
 def test_translate_shards_share_the_output_folder(tmp_path: Path, tiny_generator: Path) -> None:
