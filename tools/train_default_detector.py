@@ -5,10 +5,11 @@
 1. **Train** (skipped when ``RUN/best.pt`` exists), the same as the one command::
 
        facelab train detector --real DATA/faces --real DATA/face_videos --real DATA/real_faces \\
-           -o RUN --epochs 15 --workers 0 --freeze 2 --lr 1e-4 --fakes sbi:0.5,swap:0.5
+           -o RUN --epochs 12 --workers 0 --freeze 2 --lr 1e-4 --group-power 0.5 \\
+           --fakes sbi:0.4,swap:0.2,dense:0.2,rerender:0.2 --renderer-steps 1500
 
-   (about 50 minutes on the 2-core CPU; 128 px crops; the validation split is whole videos and
-   photo folders that training never sees.)
+   (128 px crops; the validation split is whole videos and photo folders that training never
+   sees; the face renderer of the rerender family trains first, about 8 minutes.)
 2. **Held-out media**: the validation split's real videos and photos (from the run's real-face
    cache), and facelab one-shot swaps made here onto each of them, with donors from other
    validation sources: a fake family the detector never trained on, on faces it never saw.
@@ -52,13 +53,16 @@ from facelab.detector.train import DetectorTrainConfig, train_detector
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "weights" / "deepfake_sbi_lite0.pth"
 TARGET_FPR = 0.05
+EPOCHS = 12
+FAKES = "sbi:0.4,swap:0.2,dense:0.2,rerender:0.2"
 log = logging.getLogger("train_default_detector")
 
 
-def train(data: Path, run: Path) -> None:
+def train(data: Path, run: Path, cache: Path | None) -> None:
     cfg = DetectorTrainConfig(out=str(run), real=(str(data / "faces"), str(data / "face_videos"),
                                                   str(data / "real_faces")),
-                              epochs=15, workers=0, freeze=2, lr=1e-4, fakes="sbi:0.5,swap:0.5")
+                              real_cache=str(cache) if cache else None, epochs=EPOCHS, workers=0, freeze=2, lr=1e-4,
+                              fakes=FAKES, renderer_steps=1500, group_power=0.5)
     train_detector(cfg)
 
 
@@ -142,12 +146,14 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "default_detector")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--real-cache", type=Path, default=None,
+                    help="the aligned real-face cache, made once (default: RUN/reals)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     # 1. train
     if not (args.run / "best.pt").is_file():
-        train(args.data, args.run)
+        train(args.data, args.run, args.real_cache)
     # 2. held-out media
     reals, fakes = held_out_media(args.run, args.run / "heldout_swaps")
     log.info("held-out media: %d real, %d facelab one-shot swaps", len(reals), len(fakes))

@@ -183,7 +183,13 @@ Examples:
 @click.option("--crop-size", type=click.IntRange(32), default=128, show_default=True,
               help="With --real: crop side in pixels (margin 0.3).")
 @click.option("--fakes", default="sbi:0.5,swap:0.5", show_default=True,
-              help="With --real: fake families and shares: sbi (self-blended) and swap (blended swap).")
+              help="With --real: fake families and shares: sbi (self-blended), swap (blended swap), dense "
+                   "(swap bent onto the 68 landmarks), rerender (face rebuilt by a small trained autoencoder).")
+@click.option("--renderer-steps", type=click.IntRange(1), default=1500, show_default=True,
+              help="With --fakes rerender: training steps of the face renderer (OUT/renderer.pt, made once).")
+@click.option("--group-power", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="With --real: draw each crop with weight n^-POWER, n the crops of its video or photo folder "
+                   "(0: every crop alike, 1: every group alike).")
 @click.option("--freeze", type=click.IntRange(0), default=0, show_default=True,
               help="Backbone stages kept at their ImageNet weights (efficientnet_lite0: 1 = stem, 2 = stem "
                    "and first block, ...).")

@@ -75,6 +75,7 @@ def family_metrics(y: np.ndarray, p: np.ndarray, fam: np.ndarray) -> dict[str, A
     out: dict[str, Any] = {"family_auc": {}, "real_mean": float(p[real].mean()) if real.any() else None,
                            "real_above_half": float((p[real] >= 0.5).mean()) if real.any() else None}
     for k, name in enumerate(FAMILIES):
-        sel = real | (fam == k)
-        out["family_auc"][name] = compute_metrics(y[sel], p[sel])["roc_auc"] if (fam == k).any() else None
+        if (fam == k).any():  # the families the run validated on
+            sel = real | (fam == k)
+            out["family_auc"][name] = compute_metrics(y[sel], p[sel])["roc_auc"]
     return out

@@ -5,6 +5,10 @@
     val = ValFakes(faces, faces.indices("val"), seed=0)
     x, y, family = val[j]  # one real crop, or one fake of one family (fixed per j)
 
+The ``rerender`` family needs a trained :class:`~facelab.detector.rerender.FaceRenderer` (given
+as ``renderer=``); validation scores every family the run can make, trained on or not, so a
+family left out of the mix is scored as an unseen kind of fake.
+
 Every random choice of item ``key`` comes from :func:`facelab.data.datasets.item_rng`, i.e. from
 ``(seed, epoch, position, index)``: the fakes of an epoch are new, yet the same for any number
 of workers and after a resume. The real face and its fake come out together so that each batch
@@ -24,7 +28,8 @@ from torch.utils.data import Dataset
 
 from facelab.data.datasets import item_rng
 from facelab.detector.realfaces import RealFaces
-from facelab.detector.selfblend import FAMILIES, make_fake
+from facelab.detector.rerender import FaceRenderer
+from facelab.detector.selfblend import DONOR_FAMILIES, FAMILIES, make_fake
 
 __all__ = ["OnlineFakes", "ValFakes", "augmentations", "check_families"]
 
@@ -61,10 +66,11 @@ def check_families(mix: Mapping[str, float]) -> dict[str, float]:
 
 
 class _Faces:
-    """Shared access: a crop as an owned array, its landmarks, and a donor for blended swaps."""
+    """Shared access: a crop as an owned array, its landmarks, a donor for swaps, the renderer."""
 
-    def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray) -> None:
-        self.faces, self.indices = faces, np.asarray(indices, dtype=np.int64)
+    def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray,
+                 renderer: FaceRenderer | None = None) -> None:
+        self.faces, self.indices, self.renderer = faces, np.asarray(indices, dtype=np.int64), renderer
         if self.indices.size == 0:
             raise ValueError("no real faces in this split")
         lm = faces.lm68[self.indices].astype(np.float32)
@@ -91,10 +97,15 @@ class _Faces:
     def fake(self, family: str, pos: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A fake of ``family`` from ``img``, the crop at ``pos`` (read once by the caller)."""
         lm = self.faces.lm68[int(self.indices[pos])]
-        donor = self.donor(pos, rng) if family == "swap" else None
-        if family == "swap" and donor is None:
+        donor = self.donor(pos, rng) if family in DONOR_FAMILIES else None
+        if family in DONOR_FAMILIES and donor is None:
             family = "sbi"  # a split with one group has no donor
-        return make_fake(family, img, lm, rng, donor)
+        rendered = None
+        if family == "rerender":
+            if self.renderer is None:
+                raise ValueError("the rerender family needs a trained face renderer")
+            rendered = self.renderer.render(img, "a" if rng.random() < 0.5 else "b")
+        return make_fake(family, img, lm, rng, donor, rendered)
 
 
 class OnlineFakes(Dataset):
@@ -106,11 +117,12 @@ class OnlineFakes(Dataset):
         mix: fake family -> weight (:data:`facelab.detector.selfblend.FAMILIES`).
         seed: run seed.
         transform: augmentations applied to each output image (None: none).
+        renderer: the face renderer of the ``rerender`` family (needed when the mix has it).
     """
 
     def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, mix: Mapping[str, float], seed: int = 0,
-                 transform: A.Compose | None = None) -> None:
-        self.data = _Faces(faces, indices)
+                 transform: A.Compose | None = None, renderer: FaceRenderer | None = None) -> None:
+        self.data = _Faces(faces, indices, renderer)
         mix = check_families(mix)
         self.families, self.p = list(mix), np.array(list(mix.values()))
         self.seed, self.transform = seed, transform
@@ -137,13 +149,16 @@ class ValFakes(Dataset):
     """Every validation real crop, and one fake of it per family: ``(image, label, family index)``.
 
     Item ``j`` is crop ``j // (1 + F)``: slot 0 the real crop (family -1), slot ``k`` its fake of
-    ``FAMILIES[k - 1]``, fixed by ``(seed, crop, k)`` so every epoch scores the same images.
+    ``families[k - 1]`` (family index into :data:`~facelab.detector.selfblend.FAMILIES`), fixed by
+    ``(seed, crop, k)`` so every epoch scores the same images.
     No augmentation: the val reals come from sources training never saw, which is the test.
     """
 
     def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, seed: int = 0,
-                 families: Sequence[str] = FAMILIES) -> None:
-        self.data, self.seed, self.families = _Faces(faces, indices), seed, list(families)
+                 families: Sequence[str] | None = None, renderer: FaceRenderer | None = None) -> None:
+        if families is None:  # every family this run can make
+            families = [f for f in FAMILIES if f != "rerender" or renderer is not None]
+        self.data, self.seed, self.families = _Faces(faces, indices, renderer), seed, list(families)
 
     def __len__(self) -> int:
         return len(self.data.indices) * (1 + len(self.families))
@@ -154,4 +169,5 @@ class ValFakes(Dataset):
         if slot == 0:
             return torch.from_numpy(img), 0.0, -1
         rng = np.random.default_rng([self.seed, 7919, pos, slot])
-        return torch.from_numpy(self.data.fake(self.families[slot - 1], pos, img, rng)), 1.0, slot - 1
+        family = self.families[slot - 1]
+        return torch.from_numpy(self.data.fake(family, pos, img, rng)), 1.0, FAMILIES.index(family)

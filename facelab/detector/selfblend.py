@@ -2,6 +2,8 @@
 
     real, fake = self_blend(crop, lm68, rng)                        # one face, two versions
     fake = blended_swap(crop, lm68, donor, donor_lm68, rng)         # another face, same mask
+    fake = dense_swap(crop, lm68, donor, donor_lm68, rng)           # another face, bent onto this one
+    fake = rerendered(crop, lm68, renderer.render(crop), rng)       # this face, rebuilt by a generator
 
 Why: a detector trained on one manipulation's fakes learns that manipulation. What almost
 every face manipulation shares is the **blend**: a face region from one image pasted into
@@ -11,6 +13,12 @@ from pairs of real faces; Self-Blended Images (SBI, Shiohara & Yamasaki, CVPR 20
 https://arxiv.org/abs/2204.08376) from one face and two differently processed copies of it,
 which leaves only the blending artefact, with no identity cue to take a shortcut on. This
 module is written from the papers' descriptions (the SBI code's licence is non-commercial).
+
+Two more families carry what blending alone does not: ``dense`` bends the donor's face onto the
+target's 68 landmarks triangle by triangle (the piecewise-affine warp of facelab's
+expression-following swap and of landmark-driven re-enactment), so the pasted face has the
+target's shape and expression; ``rerender`` pastes the face back after a trained autoencoder
+rebuilt it (:mod:`facelab.detector.rerender`): the smooth, upsampled texture of neural renderers.
 
 Both work on aligned crops (:class:`~facelab.detector.crops.CropSpec`) with landmarks in the
 crop's frame, and draw every random choice from the ``numpy`` generator they are given, so a
@@ -32,11 +40,15 @@ import numpy as np
 
 from facelab.faces.align import ARCFACE_5PT, estimate_similarity, transform_points
 from facelab.faces.color import reinhard
+from facelab.faces.warp import piecewise_affine
 
-__all__ = ["FAMILIES", "blend_mask", "blended_swap", "make_fake", "mean_face68", "self_blend"]
+__all__ = ["DONOR_FAMILIES", "FAMILIES", "blend_mask", "blended_swap", "dense_swap", "make_fake", "mean_face68",
+           "rerendered", "self_blend"]
 
 #: The fake families this module makes.
-FAMILIES = ("sbi", "swap")
+FAMILIES = ("sbi", "swap", "dense", "rerender")
+#: The families that take another person's face.
+DONOR_FAMILIES = ("swap", "dense")
 
 # hull variants (point indices): the whole face, the inner face without the jaw line, and the
 # lower face (cheeks, nose, mouth, chin), the regions that swaps, re-enactment and lip-sync change
@@ -190,13 +202,56 @@ def blended_swap(img: np.ndarray, lm68: np.ndarray, donor: np.ndarray, donor_lm6
     return _compose(img, warped, mask, _ratio(rng))
 
 
+def dense_swap(img: np.ndarray, lm68: np.ndarray, donor: np.ndarray, donor_lm68: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
+    """Another person's face bent onto ``img``'s 68 landmarks, then blended: uint8 ``(S, S, 3)``.
+
+    Where :func:`blended_swap` moves the donor rigidly, this warps it piecewise-affinely
+    (Delaunay triangles of the landmarks, the crop's border fixed), as an expression-following
+    swap or a landmark-driven re-enactment does: eyes, nose, mouth and jaw line land on the
+    target's. The warp's slight stretching, the colour match (Reinhard, most of the time) and the
+    mask's boundary are the artefacts.
+    """
+    s = img.shape[0]
+    src = np.asarray(donor_lm68, np.float64)
+    dst = np.asarray(lm68, np.float64) + rng.normal(0.0, 0.004 * s, (68, 2))  # a landmark detector's jitter
+    warped = piecewise_affine(donor, src, dst, (s, s))
+    mask = blend_mask(lm68, s, rng)
+    if rng.random() < 0.8:
+        warped = reinhard(warped, img, mask)
+    if rng.random() < 0.3:
+        warped = _frequency(warped, rng)
+    return _compose(img, warped, mask, _ratio(rng))
+
+
+def rerendered(img: np.ndarray, lm68: np.ndarray, rendered: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``rendered`` (``img`` rebuilt by a generator, same size) pasted back into ``img``: uint8 ``(S, S, 3)``.
+
+    Colour-matched to ``img`` inside the mask most of the time (a renderer's colours drift),
+    blended through :func:`blend_mask` with a ratio in (0, 1].
+    """
+    mask = blend_mask(lm68, img.shape[0], rng)
+    if rng.random() < 0.7:
+        rendered = reinhard(rendered, img, mask)
+    return _compose(img, rendered, mask, _ratio(rng))
+
+
 def make_fake(family: str, img: np.ndarray, lm68: np.ndarray, rng: np.random.Generator,
-              donor: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """A fake of ``family`` (:data:`FAMILIES`) from ``img``; ``swap`` needs ``donor = (crop, lm68)``."""
+              donor: tuple[np.ndarray, np.ndarray] | None = None, rendered: np.ndarray | None = None) -> np.ndarray:
+    """A fake of ``family`` (:data:`FAMILIES`) from ``img``.
+
+    ``swap`` and ``dense`` need ``donor = (crop, lm68)``; ``rerender`` needs ``rendered``, the
+    crop as a renderer rebuilt it (:meth:`facelab.detector.rerender.FaceRenderer.render`).
+    """
     if family == "sbi":
         return self_blend(img, lm68, rng)
-    if family == "swap":
+    if family in DONOR_FAMILIES:
         if donor is None:
-            raise ValueError("a blended swap needs a donor face")
-        return blended_swap(img, lm68, donor[0], donor[1], rng)
+            raise ValueError(f"a {family} fake needs a donor face")
+        make = blended_swap if family == "swap" else dense_swap
+        return make(img, lm68, donor[0], donor[1], rng)
+    if family == "rerender":
+        if rendered is None:
+            raise ValueError("a rerender fake needs the re-rendered crop")
+        return rerendered(img, lm68, rendered, rng)
     raise ValueError(f"unknown fake family {family!r}; choose from {', '.join(FAMILIES)}")

@@ -64,6 +64,7 @@ from facelab.detector.metrics import compute_metrics, family_metrics
 from facelab.detector.online import OnlineFakes, ValFakes, check_families
 from facelab.detector.online import augmentations as online_augmentations
 from facelab.detector.realfaces import build_real_cache
+from facelab.detector.rerender import run_renderer
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.distributed import refuse_distributed
 from facelab.errors import ConfigError, InputError, TrainingInterrupted, WeightsError
@@ -97,6 +98,13 @@ class DetectorTrainConfig:
         crop_size: crop side in pixels with ``real`` (margin 0.3 as every detector crop).
         fakes: with ``real``: the fake families and their shares, ``family:weight,...``
             (:data:`facelab.detector.selfblend.FAMILIES`).
+        renderer_steps: with ``real`` and the ``rerender`` family: steps of training the face
+            renderer (:mod:`facelab.detector.rerender`) before the detector, saved as
+            ``<out>/renderer.pt`` and reused on resume.
+        group_power: with ``real``: each crop is drawn with weight ``n ** -group_power``, ``n``
+            the crops of its group (a video or a photo folder): 0 draws every crop alike, 1 every
+            group alike; in between, the many photos of many people weigh more against the
+            hundreds of frames of one video.
         freeze: leading stages of the backbone kept at their ImageNet weights (efficientnet_lite0:
             1 = the stem, 2 = stem and first block, ...), so fine-tuning cannot forget them.
         arch: classifier architecture (:func:`~facelab.detector.cnn.list_classifiers`).
@@ -122,6 +130,8 @@ class DetectorTrainConfig:
     real_cache: str | None = None
     crop_size: int = 128
     fakes: str = "sbi:0.5,swap:0.5"
+    renderer_steps: int = 1500
+    group_power: float = 0.0
     freeze: int = 0
     arch: str = "efficientnet_lite0"
     pretrained: bool = True
@@ -151,6 +161,8 @@ class DetectorTrainConfig:
                 raise ConfigError(f"--fakes {self.fakes!r}: {exc}") from None
         if self.crop_size < 32 or self.freeze < 0:
             raise ConfigError("crop_size must be at least 32 and freeze at least 0")
+        if self.renderer_steps < 1 or not 0.0 <= self.group_power <= 1.0:
+            raise ConfigError("renderer_steps must be at least 1 and group_power in [0, 1]")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -230,18 +242,22 @@ class CropDataset(Dataset):
 
 
 class CropSampler(Sampler[int]):
-    """``n`` draws per epoch, shuffled or class-balanced, fixed by ``(seed, epoch)``.
+    """``n`` draws per epoch, shuffled, class-balanced or by given ``weights``, fixed by ``(seed, epoch)``.
 
     Yields keys ``(epoch * n + position) * n + index``: :func:`facelab.data.datasets.item_rng`
     splits them into the item ``index`` and a generator for ``(seed, epoch, position, index)``,
     so an item drawn twice in a balanced epoch gets two different augmentations.
     """
 
-    def __init__(self, labels: Sequence[int], seed: int = 0, balance: bool = True) -> None:
+    def __init__(self, labels: Sequence[int], seed: int = 0, balance: bool = True,
+                 weights: np.ndarray | None = None) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
-        self.n, self.seed, self.balance, self.epoch, self.skip = len(self.labels), seed, balance, 0, 0
-        counts = np.bincount(self.labels, minlength=2).astype(np.float64)
-        self.weights = torch.from_numpy(1.0 / counts[self.labels])
+        self.n, self.seed, self.epoch, self.skip = len(self.labels), seed, 0, 0
+        self.balance = balance or weights is not None
+        if weights is None:
+            counts = np.bincount(self.labels, minlength=2).astype(np.float64)
+            weights = 1.0 / counts[self.labels]
+        self.weights = torch.from_numpy(np.asarray(weights, dtype=np.float64))
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         """Draw epoch ``epoch``'s order, leaving out its first ``skip`` keys (a mid-epoch resume)."""
@@ -322,12 +338,20 @@ def _real_data(cfg: DetectorTrainConfig, on_frames: FramesCallback | None = None
     if val_idx.size > 1000:  # every frame of a val video adds little: 1000 evenly spread crops
         val_idx = val_idx[np.linspace(0, val_idx.size - 1, 1000).round().astype(np.int64)]
     mix = check_families(parse_mix(cfg.fakes))
-    train = OnlineFakes(faces, train_idx, mix, cfg.seed, online_augmentations() if cfg.augment else None)
+    train_sorted = np.sort(train_idx)
+    renderer = (run_renderer(Path(cfg.out) / "renderer.pt", faces.crops[train_sorted], faces.group[train_sorted],
+                             steps=cfg.renderer_steps, seed=cfg.seed) if "rerender" in mix else None)
+    train = OnlineFakes(faces, train_idx, mix, cfg.seed, online_augmentations() if cfg.augment else None, renderer)
+    val = ValFakes(faces, val_idx, cfg.seed, renderer=renderer)
     describe = (f"train: {train_idx.size} real crops of {len(set(faces.group[train_idx]))} groups, each with a fresh "
                 f"fake ({', '.join(f'{k} {v:.2f}' for k, v in mix.items())}); val: {val_idx.size} real crops of "
-                f"{len(set(faces.group[val_idx]))} unseen groups and one fake per family")
-    return _Data(train, CropSampler([0] * train_idx.size, cfg.seed, balance=False),
-                 ValFakes(faces, val_idx, cfg.seed), spec, True, str(cache), describe)
+                f"{len(set(faces.group[val_idx]))} unseen groups and one fake of each of {', '.join(val.families)}")
+    groups = faces.group[train_idx]
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = counts[inverse].astype(np.float64) ** -cfg.group_power
+    return _Data(train, CropSampler([0] * train_idx.size, cfg.seed, balance=False,
+                                    weights=weights if cfg.group_power > 0 else None),
+                 val, spec, True, str(cache), describe)
 
 
 # --------------------------------------------------------------------------------------------

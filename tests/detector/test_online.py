@@ -14,9 +14,18 @@ import torch
 from facelab.detector.crops import CropSpec
 from facelab.detector.online import OnlineFakes, ValFakes, augmentations, check_families
 from facelab.detector.realfaces import build_real_cache, load_real_cache
-from facelab.detector.selfblend import blend_mask, blended_swap, make_fake, mean_face68, self_blend
-from facelab.detector.train import DetectorTrainConfig, parse_mix, train_detector
-from facelab.errors import ConfigError
+from facelab.detector.rerender import FaceRenderer, train_renderer
+from facelab.detector.selfblend import (
+    blend_mask,
+    blended_swap,
+    dense_swap,
+    make_fake,
+    mean_face68,
+    rerendered,
+    self_blend,
+)
+from facelab.detector.train import CropSampler, DetectorTrainConfig, parse_mix, train_detector
+from facelab.errors import ConfigError, WeightsError
 from facelab.faces.align import template
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -68,8 +77,17 @@ def test_fakes_are_deterministic_and_differ_from_the_real(cache: Path) -> None:
     assert np.abs(swap.astype(int) - img).mean() > 1.0
     # far from the face the target stays as it was (the mask is 0 there)
     np.testing.assert_array_equal(swap[:4, :4], img[:4, :4])
+    dense = dense_swap(img, lm, np.array(faces.crops[j]), faces.lm68[j], np.random.default_rng(0))
+    np.testing.assert_array_equal(dense, dense_swap(img, lm, np.array(faces.crops[j]), faces.lm68[j],
+                                                    np.random.default_rng(0)))
+    assert np.abs(dense.astype(int) - img).mean() > 1.0
+    np.testing.assert_array_equal(dense[:4, :4], img[:4, :4])
     with pytest.raises(ValueError, match="donor"):
         make_fake("swap", img, lm, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="donor"):
+        make_fake("dense", img, lm, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="re-rendered"):
+        make_fake("rerender", img, lm, np.random.default_rng(0))
     with pytest.raises(ValueError, match="unknown fake family"):
         make_fake("gan", img, lm, np.random.default_rng(0))
 
@@ -103,8 +121,9 @@ def test_online_pairs_are_keyed_by_seed_epoch_and_index(cache: Path) -> None:
     assert y.tolist() == [0.0, 1.0]
     torch.testing.assert_close(ds[5][0], x)  # the same key: the same pair, whatever the worker
     assert not torch.equal(ds[5 + len(ds)][0], x)  # the next epoch: a new fake of the same face
-    val = ValFakes(faces, faces.indices("val"))
-    assert len(val) == 3 * len(faces.indices("val"))
+    val = ValFakes(faces, faces.indices("val"))  # no renderer: sbi, swap and dense
+    assert val.families == ["sbi", "swap", "dense"]
+    assert len(val) == 4 * len(faces.indices("val"))
     img, label, fam = val[1]
     assert label == 1.0 and fam == 0 and img.shape == (96, 96, 3)
     torch.testing.assert_close(val[1][0], img)
@@ -122,10 +141,12 @@ def _cfg(cache: Path, out: Path, **kw: object) -> DetectorTrainConfig:
 def test_train_from_real_media_validates_per_family_and_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     local = tmp_path / "cache"
     shutil.copytree(cache, local)  # made with the trainer's settings: it is reused, not rebuilt
-    run = train_detector(_cfg(local, tmp_path / "full"))
+    mix = "sbi:0.4,swap:0.2,dense:0.2,rerender:0.2"
+    run = train_detector(_cfg(local, tmp_path / "full", fakes=mix, group_power=0.5, renderer_steps=3))
     lines = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
     assert [ln["epoch"] for ln in lines] == [1, 2]
-    assert set(lines[-1]["family_auc"]) == {"sbi", "swap"}
+    assert set(lines[-1]["family_auc"]) == {"sbi", "swap", "dense", "rerender"}
+    assert (run / "renderer.pt").is_file()
     assert 0.0 <= lines[-1]["real_mean"] <= 1.0
     # killed in epoch 2 (after epoch 1's last.pt), then --resume: the same weights as the straight run
 
@@ -134,8 +155,9 @@ def test_train_from_real_media_validates_per_family_and_resumes_exactly(cache: P
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_detector(_cfg(local, tmp_path / "half"), on_step=interrupt)
-    train_detector(_cfg(local, tmp_path / "half", resume=True))
+        train_detector(_cfg(local, tmp_path / "half", fakes=mix, group_power=0.5, renderer_steps=3),
+                       on_step=interrupt)
+    train_detector(_cfg(local, tmp_path / "half", fakes=mix, group_power=0.5, renderer_steps=3, resume=True))
     a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "half" / "last.pt", weights_only=True)["state_dict"]
     for k in a:
@@ -144,3 +166,40 @@ def test_train_from_real_media_validates_per_family_and_resumes_exactly(cache: P
         DetectorTrainConfig(out=str(tmp_path / "x"))
     with pytest.raises(ConfigError, match="--fakes"):
         _cfg(local, tmp_path / "y", fakes="sbi:0")
+
+
+def test_renderer_trains_saves_and_rerenders(cache: Path, tmp_path: Path) -> None:
+    faces = load_real_cache(cache)
+    crops = np.asarray(faces.crops)
+    renderer = train_renderer(crops, faces.group, steps=4, batch_size=4, seed=0)
+    img, lm = crops[0], faces.lm68[0]
+    out = renderer.render(img, "a")
+    assert out.shape == img.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, renderer.render(img, "b"))  # two decoders
+    renderer.save(tmp_path / "r.pt")
+    again = FaceRenderer.load(tmp_path / "r.pt")
+    np.testing.assert_array_equal(again.render(img, "a"), out)
+    # the same seed trains the same renderer (a resumed run that lost renderer.pt makes it again)
+    twin = train_renderer(crops, faces.group, steps=4, batch_size=4, seed=0)
+    np.testing.assert_array_equal(twin.render(img, "a"), out)
+    fake = rerendered(img, lm, out, np.random.default_rng(1))
+    assert np.abs(fake.astype(int) - img).mean() > 1.0
+    np.testing.assert_array_equal(fake[:4, :4], img[:4, :4])  # pasted through the face mask only
+    val = ValFakes(faces, faces.indices("val"), renderer=renderer)
+    assert val.families == ["sbi", "swap", "dense", "rerender"]
+    assert val[4][2] == 3  # slot 4 of the first crop: its rerender fake, family index 3
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsError, match="bad.pt"):
+        FaceRenderer.load(tmp_path / "bad.pt")
+
+
+def test_sampler_draws_groups_by_weight() -> None:
+    groups = np.array([0] * 90 + [1] * 10)
+    _, inv, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    sampler = CropSampler([0] * 100, seed=0, balance=False, weights=counts[inv] ** -1.0)  # every group alike
+    sampler.set_epoch(0)
+    drawn = [k % 100 for k in sampler]
+    assert len(drawn) == 100
+    assert 30 <= sum(i >= 90 for i in drawn) <= 70  # the small group: about half the draws, not a tenth
+    sampler.set_epoch(0)
+    assert [k % 100 for k in sampler] == drawn  # fixed by (seed, epoch)
