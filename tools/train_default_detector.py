@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ import numpy as np
 import torch
 
 from facelab.detector.cnn import load_classifier, read_checkpoint
-from facelab.detector.fuse import AGGREGATES, FusionConfig, track_cnn_probability
+from facelab.detector.fuse import AGGREGATES, FusionConfig, deciding_tracks, track_cnn_probability
 from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.metrics import compute_metrics
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
@@ -116,15 +115,12 @@ def frame_scores(results: list[Any]) -> list[dict[str, Any]]:
     for r in results:
         if r.error is not None:
             continue
-        tracks = {t.track: t for t in r.tracks}
-        sizes = [t.face_size for t in r.tracks if not math.isnan(t.face_size) and t.plausible >= 0.5]
-        largest = max(sizes) if sizes else float("nan")
+        deciding = {t.track for t in deciding_tracks(r.tracks)}  # the tracks `facelab detect` lets decide
         per_track: dict[int, list[float]] = {}
         for f in r.frames:
             if f.cnn is not None:
                 per_track.setdefault(f.track, []).append(float(f.cnn))
-        keep = {tid: ps for tid, ps in per_track.items()
-                if math.isnan(largest) or tracks[tid].face_size >= 0.5 * largest}
+        keep = {tid: ps for tid, ps in per_track.items() if tid in deciding}
         motion = [t.motion.probability for t in r.tracks if t.motion.ran and t.motion.probability is not None]
         out.append({"path": r.path, "kind": r.kind, "tracks": keep, "motion": max(motion) if motion else None})
     return out

@@ -204,7 +204,8 @@ def detect(ctx: click.Context, inputs: tuple[Path, ...], weights: Path | None, l
 
     try:
         for r in detect_files(todo, cfg, detector=detector, classifier=models.classifier, scorer=models.scorer,
-                              motion_skipped=models.motion_skipped, on_file=on_file, on_frame=on_frame,
+                              motion_skipped=models.motion_skipped, cnn_skipped=models.cnn_skipped,
+                              on_file=on_file, on_frame=on_frame,
                               fingerprint=fingerprint):
             if journal is not None:  # on disk at once; nothing per input stays in memory
                 journal.append(r, html=report is not None)

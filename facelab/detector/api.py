@@ -43,6 +43,7 @@ class Detector:
         device: where the models run (``"auto"``, ``"cpu"``, ``"cuda"``).
         notes: what the user should know about this choice of models (printed by the CLI).
         motion_skipped: why the landmark-motion signal is missing, when it was switched off.
+        cnn_skipped: why the CNN is missing, when it was switched off.
     """
 
     classifier: CropClassifier | None
@@ -51,6 +52,7 @@ class Detector:
     device: str = "auto"
     notes: list[str] = field(default_factory=list)
     motion_skipped: str | None = None
+    cnn_skipped: str | None = None
 
     def config(self, *, stride: int = 5, frames: int | None = None, detect_every: int = 5, refine: bool = True,
                min_size: float = 40.0, window: int = 30, window_stride: int = 15, top: int = 4,
@@ -83,7 +85,9 @@ def load_detector(weights: str | Path | None = None, *, landmark_model: str | Pa
 
     classifier: FakeClassifier | None = None
     notes: list[str] = []
+    cnn_skipped = None
     if weights is not None and str(weights).lower() == "none":
+        cnn_skipped = "switched off with --weights none"
         notes.append("CNN stage switched off (--weights none).")
     elif weights is not None:
         classifier = load_classifier(weights, device=device)
@@ -102,7 +106,7 @@ def load_detector(weights: str | Path | None = None, *, landmark_model: str | Pa
     for note in notes:  # the CLI prints them; a library caller finds them here and in the results
         log.debug("%s", note)
     return Detector(classifier, scorer, fusion, device=device, notes=notes,
-                    motion_skipped=None if landmarks else "switched off with --no-landmarks")
+                    motion_skipped=None if landmarks else "switched off with --no-landmarks", cnn_skipped=cnn_skipped)
 
 
 def detect(paths: Iterable[str | Path] | str | Path, weights: str | Path | None = None, *,
@@ -146,5 +150,5 @@ def detect(paths: Iterable[str | Path] | str | Path, weights: str | Path | None 
                      provenance=provenance)
     finder = make_detector(cfg, det.device)
     return list(detect_files(files, cfg, detector=finder, classifier=det.classifier, scorer=det.scorer,
-                             motion_skipped=det.motion_skipped, on_frame=on_frame))
+                             motion_skipped=det.motion_skipped, cnn_skipped=det.cnn_skipped, on_frame=on_frame))
 

@@ -43,8 +43,8 @@ from facelab.detector.results import SignalResult, TrackResult
 if TYPE_CHECKING:
     from facelab.credentials import Credentials
 
-__all__ = ["AGGREGATES", "FusionConfig", "aggregate_scores", "fuse_declaration", "fuse_media", "fuse_track",
-           "recentre", "track_cnn_probability"]
+__all__ = ["AGGREGATES", "FusionConfig", "aggregate_scores", "deciding_tracks", "fuse_declaration", "fuse_media",
+           "fuse_track", "recentre", "track_cnn_probability"]
 
 
 @dataclass(frozen=True)
@@ -211,11 +211,25 @@ def _classic_terms(lip_sync: SignalResult | None, fingerprint: SignalResult | No
     return out
 
 
-def _decides(t: TrackResult, longest: int, largest: float, cfg: FusionConfig) -> bool:
-    """Long enough, at least half as wide as the largest face, and mostly face-like detections."""
-    long_enough = t.frames >= cfg.min_track_frames or t.frames >= cfg.min_track_share * longest
-    big_enough = math.isnan(t.face_size) or not largest > 0 or t.face_size >= 0.5 * largest
-    return long_enough and big_enough and t.plausible >= 0.5
+def deciding_tracks(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()) -> list[TrackResult]:
+    """The tracks that may decide a file's verdict, in their order.
+
+    Long enough (``min_track_frames``, or ``min_track_share`` of the longest track), at least
+    half as wide as the largest face-like face, mostly face-like detections, and scored (a
+    fake probability). The recipe of the shipped detector calibrates on the same tracks.
+    """
+    if not tracks:
+        return []
+    longest = max(t.frames for t in tracks)
+    sizes = [t.face_size for t in tracks if not math.isnan(t.face_size) and t.plausible >= 0.5]
+    largest = max(sizes) if sizes else float("nan")
+
+    def decides(t: TrackResult) -> bool:
+        long_enough = t.frames >= cfg.min_track_frames or t.frames >= cfg.min_track_share * longest
+        big_enough = math.isnan(t.face_size) or not largest > 0 or t.face_size >= 0.5 * largest
+        return long_enough and big_enough and t.plausible >= 0.5 and not math.isnan(t.fake_probability)
+
+    return [t for t in tracks if decides(t)]
 
 
 def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()) -> tuple[float | None, str, list[str]]:
@@ -226,10 +240,7 @@ def fuse_media(tracks: Sequence[TrackResult], cfg: FusionConfig = FusionConfig()
     """
     if not tracks:
         return None, "UNCERTAIN", ["no face found"]
-    longest = max(t.frames for t in tracks)
-    sizes = [t.face_size for t in tracks if not math.isnan(t.face_size) and t.plausible >= 0.5]
-    largest = max(sizes) if sizes else float("nan")
-    deciding = [t for t in tracks if _decides(t, longest, largest, cfg) and not math.isnan(t.fake_probability)]
+    deciding = deciding_tracks(tracks, cfg)
     ignored = [t for t in tracks if t not in deciding]
     reasons: list[str] = []
     if not deciding:

@@ -462,8 +462,14 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
         for stale in remove_stale_temps(out):
             log.info("removed %s, left by a run killed while writing it", stale)
 
+    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
     # 1. data
-    data = _real_data(cfg, on_frames) if cfg.real else _dataset_data(cfg)
+    try:
+        data = _real_data(cfg, on_frames) if cfg.real else _dataset_data(cfg)
+    except Exception:  # e.g. too few sources for a val split: no half-made run (nor its face cache) left behind
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     spec = data.spec
     loader_gen = torch.Generator()
     loader_gen.manual_seed(cfg.seed)
@@ -517,7 +523,6 @@ def train_detector(cfg: DetectorTrainConfig, on_step: StepCallback | None = None
                          mid_epoch=start_step > 0)
         last_eval = {k: state["meta"][k] for k in ("threshold", "metrics") if k in state["meta"]}
         log.info("resumed %s after epoch %d, step %d (iteration %d)", last, start_epoch, start_step, iteration)
-    fresh = not cfg.resume and not (out.is_dir() and any(out.iterdir()))  # this call makes the run folder
     make_output_dir(out)
     cfg.save(out / "config.json")
     jsonl = out / "metrics.jsonl"

@@ -145,7 +145,9 @@ def test_cli_detect_uses_the_shipped_detector_and_none_switches_it_off(tmp_path:
     assert res.exit_code == 0, res.output
     assert "CNN stage switched off" in res.output
     doc = json.loads(out2.read_text())
-    assert doc[0]["signals"]["cnn"]["ran"] is False and "facelab fakes" in doc[0]["signals"]["cnn"]["skipped_reason"]
+    assert doc[0]["signals"]["cnn"]["ran"] is False
+    assert doc[0]["signals"]["cnn"]["skipped_reason"] == "switched off with --weights none"
+    assert doc[0]["tracks"][0]["signals"]["cnn"]["skipped_reason"] == "switched off with --weights none"
     res = CliRunner().invoke(cli, ["detect", str(SAMPLES / "astronaut_pan.mp4"), "--weights", str(tmp_path / "nope")])
     assert res.exit_code == 1 and "nope" in res.output and "Traceback" not in res.output
 

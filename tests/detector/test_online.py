@@ -25,7 +25,7 @@ from facelab.detector.selfblend import (
     self_blend,
 )
 from facelab.detector.train import CropSampler, DetectorTrainConfig, parse_mix, train_detector
-from facelab.errors import ConfigError, WeightsError
+from facelab.errors import ConfigError, InputError, WeightsError
 from facelab.faces.align import template
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -203,3 +203,13 @@ def test_sampler_draws_groups_by_weight() -> None:
     assert 30 <= sum(i >= 90 for i in drawn) <= 70  # the small group: about half the draws, not a tenth
     sampler.set_epoch(0)
     assert [k % 100 for k in sampler] == drawn  # fixed by (seed, epoch)
+
+
+def test_a_failed_real_run_leaves_no_run_folder(tmp_path: Path) -> None:
+    # one photo is one group: no split into train and val, so the run fails after finding the face
+    out = tmp_path / "run"
+    cfg = DetectorTrainConfig(out=str(out), real=(str(SAMPLES / "grace_hopper.jpg"),), crop_size=96, arch="tiny",
+                              pretrained=False, epochs=1)
+    with pytest.raises(InputError, match="at least two videos or photo folders"):
+        train_detector(cfg)
+    assert not out.exists()  # nor its face cache in OUT/reals
