@@ -46,7 +46,7 @@ def test_strong_cnn_alone_decides() -> None:
 
 
 def test_weighted_log_odds_and_uncertain_band() -> None:
-    cfg = FusionConfig(cnn_weight=0.5, motion_weight=0.5)
+    cfg = FusionConfig(cnn_weight=0.5, motion_weight=0.5, motion_one_sided=False)  # both directions count
     p, verdict, reasons = fuse_track(sig(0.8), sig(0.2), cfg, cnn_frames=10, motion_windows=[(0, 30, 0.2)])
     assert p == pytest.approx(0.5)  # equal and opposite log-odds cancel
     assert verdict == "UNCERTAIN"
@@ -59,7 +59,7 @@ def test_weighted_log_odds_and_uncertain_band() -> None:
 
 def test_a_weak_signal_cannot_outvote_a_confident_one() -> None:
     # the case of the issue: CNN confidently fake, the landmark check confidently real but weak
-    cfg = FusionConfig(cnn_weight=0.8, motion_weight=0.1)
+    cfg = FusionConfig(cnn_weight=0.8, motion_weight=0.1, motion_one_sided=False)
     p, verdict, reasons = fuse_track(sig(0.9), sig(0.02), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.02)])
     assert verdict == "FAKE" and p > 0.65
     assert not any("disagree" in r for r in reasons)
@@ -68,9 +68,33 @@ def test_a_weak_signal_cannot_outvote_a_confident_one() -> None:
     p_clip, _, _ = fuse_track(sig(0.9), sig(0.018), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.02)])
     assert p_extreme == pytest.approx(p_clip, abs=1e-3)
     # a signal of weight 0 is reported but does not count
-    p0, _, _ = fuse_track(sig(0.9), sig(0.01), FusionConfig(cnn_weight=1, motion_weight=0), cnn_frames=20,
-                          motion_windows=[(0, 30, 0.01)])
+    p0, _, _ = fuse_track(sig(0.9), sig(0.01), FusionConfig(cnn_weight=1, motion_weight=0, motion_one_sided=False),
+                          cnn_frames=20, motion_windows=[(0, 30, 0.01)])
     assert p0 == pytest.approx(0.9)
+
+
+def test_artefact_checks_count_only_when_they_find_something() -> None:
+    # the issue's FaceForensics++ Deepfakes clip with the shipped weights: CNN 0.75 (re-centred), landmark
+    # motion 0.03, weights 0.875 and 0.333; two-sided the motion check dragged it to UNCERTAIN (0.44)
+    cfg = FusionConfig(cnn_weight=0.875, motion_weight=0.333)
+    two_sided = FusionConfig(cnn_weight=0.875, motion_weight=0.333, motion_one_sided=False)
+    p, verdict, reasons = fuse_track(sig(0.75), sig(0.03), two_sided, cnn_frames=20, motion_windows=[(0, 30, 0.03)])
+    assert verdict == "UNCERTAIN" and p == pytest.approx(0.44, abs=0.01)
+    p, verdict, reasons = fuse_track(sig(0.75), sig(0.03), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.03)])
+    assert verdict == "FAKE" and p == pytest.approx(0.75)
+    assert any("does not count towards REAL" in r for r in reasons)
+    # what it finds still adds: a flickering face pushes an undecided CNN over the line
+    p, verdict, _ = fuse_track(sig(0.6), sig(0.95), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.95)])
+    assert verdict == "FAKE" and p > 0.65
+    # a real face stays REAL on the CNN's word alone
+    p, verdict, _ = fuse_track(sig(0.1), sig(0.03), cfg, cnn_frames=20, motion_windows=[(0, 30, 0.03)])
+    assert verdict == "REAL" and p == pytest.approx(0.1)
+    # lips in sync likewise add nothing; out of sync adds
+    lips_ok = SignalResult(ran=True, probability=0.05, details={"windows_with_speech": 3})
+    p, _, reasons = fuse_track(sig(0.75), sig(None), cfg, cnn_frames=20, lip_sync=lips_ok)
+    assert p == pytest.approx(0.75) and any("lips in sync do not count" in r for r in reasons)
+    lips_off = SignalResult(ran=True, probability=0.9, details={"windows_with_speech": 3})
+    assert fuse_track(sig(0.6), sig(None), cfg, cnn_frames=20, lip_sync=lips_off)[0] > 0.6
 
 
 def test_aggregates() -> None:
