@@ -170,6 +170,7 @@ Examples:
   facelab train detector data/fakes -o runs/detector --epochs 20 --batch-size 64 --workers 4
   facelab train detector data/fakes -o runs/detector --resume --epochs 30
   facelab train detector --real videos/ --real photos/ -o runs/sbi --freeze 2 --lr 1e-4
+  facelab train detector data/fakes --real videos/ -o runs/mixed --fakes sbi:0.6,dataset:0.4
   facelab train detector data/fakes -o runs/smoke --arch tiny --no-pretrained --epochs 1 --max-steps-per-epoch 5
   facelab eval data/fakes --weights runs/detector -o runs/detector/eval
 """)
@@ -184,7 +185,8 @@ Examples:
               help="With --real: crop side in pixels (margin 0.3).")
 @click.option("--fakes", default="sbi:0.5,swap:0.5", show_default=True,
               help="With --real: fake families and shares: sbi (self-blended), swap (blended swap), dense "
-                   "(swap bent onto the 68 landmarks), rerender (face rebuilt by a small trained autoencoder).")
+                   "(swap bent onto the 68 landmarks), rerender (face rebuilt by a small trained autoencoder), "
+                   "dataset (the fakes of a DATASET given with --real).")
 @click.option("--renderer-steps", type=click.IntRange(1), default=1500, show_default=True,
               help="With --fakes rerender: training steps of the face renderer (OUT/renderer.pt, made once).")
 @click.option("--group-power", type=click.FloatRange(0, 1), default=0.0, show_default=True,
@@ -219,9 +221,11 @@ def train_detector_command(ctx: click.Context, dataset: Path | None, out: Path, 
     """Train the real/fake face classifier on a data set made by `facelab fakes`, or on real media.
 
     With --real, no fakes data set is needed: every real face is found, aligned and cached once,
-    and each epoch makes new fakes from them (self-blended images and blended swaps), so the net
-    learns blending artefacts rather than one manipulation. Validation scores real faces of
-    videos and photo folders that training never sees, against fakes made from them.
+    and each epoch makes new fakes from them (self-blended images, blended and dense swaps, faces
+    re-rendered by a small autoencoder), so the net learns what manipulations share rather than
+    one manipulation. Validation scores real faces of videos and photo folders that training
+    never sees, against fakes made from them. A DATASET given with --real adds its fake crops as
+    the `dataset` family: validated on always, trained on with the share --fakes gives it.
 
     Trains on the train split with class balancing and deepfake-relevant augmentations,
     validates every epoch (ROC-AUC, average precision, EER, accuracy), keeps best.pt (best val

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from facelab.detector.selfblend import FAMILIES
+from facelab.detector.online import ALL_FAMILIES
 
 __all__ = ["compute_metrics", "family_metrics"]
 
@@ -74,7 +74,7 @@ def family_metrics(y: np.ndarray, p: np.ndarray, fam: np.ndarray) -> dict[str, A
     real = y == 0
     out: dict[str, Any] = {"family_auc": {}, "real_mean": float(p[real].mean()) if real.any() else None,
                            "real_above_half": float((p[real] >= 0.5).mean()) if real.any() else None}
-    for k, name in enumerate(FAMILIES):
+    for k, name in enumerate(ALL_FAMILIES):
         if (fam == k).any():  # the families the run validated on
             sel = real | (fam == k)
             out["family_auc"][name] = compute_metrics(y[sel], p[sel])["roc_auc"]

@@ -6,8 +6,9 @@
     x, y, family = val[j]  # one real crop, or one fake of one family (fixed per j)
 
 The ``rerender`` family needs a trained :class:`~facelab.detector.rerender.FaceRenderer` (given
-as ``renderer=``); validation scores every family the run can make, trained on or not, so a
-family left out of the mix is scored as an unseen kind of fake.
+as ``renderer=``), the ``dataset`` family the fake crops of a ``facelab fakes`` data set
+(:class:`DatasetFakes`, ``extra=``); validation scores every family the run can make, trained
+on or not, so a family left out of the mix is scored as an unseen kind of fake.
 
 Every random choice of item ``key`` comes from :func:`facelab.data.datasets.item_rng`, i.e. from
 ``(seed, epoch, position, index)``: the fakes of an epoch are new, yet the same for any number
@@ -20,6 +21,7 @@ camera, a resolution or a JPEG quality says nothing about the label.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -30,10 +32,41 @@ from facelab.data.datasets import item_rng
 from facelab.detector.realfaces import RealFaces
 from facelab.detector.rerender import FaceRenderer
 from facelab.detector.selfblend import DONOR_FAMILIES, FAMILIES, make_fake
+from facelab.errors import InputError
+from facelab.io.image import read_image
 
-__all__ = ["OnlineFakes", "ValFakes", "augmentations", "check_families"]
+__all__ = ["ALL_FAMILIES", "DatasetFakes", "OnlineFakes", "ValFakes", "augmentations", "check_families"]
 
 _DONOR_CANDIDATES = 48  # the nearest face among this many random ones of other groups
+
+#: Every family a run can train or validate on: the online ones, and ``dataset``, the fake crops
+#: of a ``facelab fakes`` data set given beside the real media.
+ALL_FAMILIES = (*FAMILIES, "dataset")
+
+
+class DatasetFakes:
+    """The fake crops of a ``facelab fakes`` data set, read as they are (the ``dataset`` family).
+
+    Args:
+        root: the data set folder.
+        paths: the fake crops' paths relative to ``root`` (one split's).
+        size: the crop side the run trains at; a crop of another size is an InputError.
+    """
+
+    def __init__(self, root: str | Path, paths: Sequence[str], size: int) -> None:
+        self.root, self.paths, self.size = Path(root), list(paths), size
+        if not self.paths:
+            raise ValueError("no fake crops in this split of the data set")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def read(self, j: int) -> np.ndarray:
+        path = self.root / self.paths[j]
+        img = read_image(path)
+        if img.shape != (self.size, self.size, 3):
+            raise InputError(path, f"is {img.shape[1]}x{img.shape[0]}, but the run's crops are {self.size}x{self.size}")
+        return np.ascontiguousarray(img)
 
 
 def augmentations() -> A.Compose:
@@ -56,9 +89,9 @@ def augmentations() -> A.Compose:
 
 def check_families(mix: Mapping[str, float]) -> dict[str, float]:
     """``mix`` normalised to sum 1; ValueError for unknown families or no positive weight."""
-    unknown = [f for f in mix if f not in FAMILIES]
+    unknown = [f for f in mix if f not in ALL_FAMILIES]
     if unknown:
-        raise ValueError(f"unknown fake family {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+        raise ValueError(f"unknown fake family {', '.join(unknown)}; choose from {', '.join(ALL_FAMILIES)}")
     total = sum(w for w in mix.values() if w > 0)
     if not total > 0:
         raise ValueError("the fake mix needs at least one family with a positive weight")
@@ -69,8 +102,9 @@ class _Faces:
     """Shared access: a crop as an owned array, its landmarks, a donor for swaps, the renderer."""
 
     def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray,
-                 renderer: FaceRenderer | None = None) -> None:
+                 renderer: FaceRenderer | None = None, extra: DatasetFakes | None = None) -> None:
         self.faces, self.indices, self.renderer = faces, np.asarray(indices, dtype=np.int64), renderer
+        self.extra = extra
         if self.indices.size == 0:
             raise ValueError("no real faces in this split")
         lm = faces.lm68[self.indices].astype(np.float32)
@@ -96,6 +130,10 @@ class _Faces:
 
     def fake(self, family: str, pos: int, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A fake of ``family`` from ``img``, the crop at ``pos`` (read once by the caller)."""
+        if family == "dataset":
+            if self.extra is None:
+                raise ValueError("the dataset family needs a `facelab fakes` data set")
+            return self.extra.read(int(rng.integers(len(self.extra))))
         lm = self.faces.lm68[int(self.indices[pos])]
         donor = self.donor(pos, rng) if family in DONOR_FAMILIES else None
         if family in DONOR_FAMILIES and donor is None:
@@ -118,11 +156,13 @@ class OnlineFakes(Dataset):
         seed: run seed.
         transform: augmentations applied to each output image (None: none).
         renderer: the face renderer of the ``rerender`` family (needed when the mix has it).
+        extra: the fake crops of the ``dataset`` family (needed when the mix has it).
     """
 
     def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, mix: Mapping[str, float], seed: int = 0,
-                 transform: A.Compose | None = None, renderer: FaceRenderer | None = None) -> None:
-        self.data = _Faces(faces, indices, renderer)
+                 transform: A.Compose | None = None, renderer: FaceRenderer | None = None,
+                 extra: DatasetFakes | None = None) -> None:
+        self.data = _Faces(faces, indices, renderer, extra)
         mix = check_families(mix)
         self.families, self.p = list(mix), np.array(list(mix.values()))
         self.seed, self.transform = seed, transform
@@ -149,16 +189,18 @@ class ValFakes(Dataset):
     """Every validation real crop, and one fake of it per family: ``(image, label, family index)``.
 
     Item ``j`` is crop ``j // (1 + F)``: slot 0 the real crop (family -1), slot ``k`` its fake of
-    ``families[k - 1]`` (family index into :data:`~facelab.detector.selfblend.FAMILIES`), fixed by
+    ``families[k - 1]`` (family index into :data:`ALL_FAMILIES`), fixed by
     ``(seed, crop, k)`` so every epoch scores the same images.
     No augmentation: the val reals come from sources training never saw, which is the test.
     """
 
     def __init__(self, faces: RealFaces, indices: Sequence[int] | np.ndarray, seed: int = 0,
-                 families: Sequence[str] | None = None, renderer: FaceRenderer | None = None) -> None:
+                 families: Sequence[str] | None = None, renderer: FaceRenderer | None = None,
+                 extra: DatasetFakes | None = None) -> None:
         if families is None:  # every family this run can make
             families = [f for f in FAMILIES if f != "rerender" or renderer is not None]
-        self.data, self.seed, self.families = _Faces(faces, indices, renderer), seed, list(families)
+            families += ["dataset"] if extra is not None else []
+        self.data, self.seed, self.families = _Faces(faces, indices, renderer, extra), seed, list(families)
 
     def __len__(self) -> int:
         return len(self.data.indices) * (1 + len(self.families))
@@ -170,4 +212,4 @@ class ValFakes(Dataset):
             return torch.from_numpy(img), 0.0, -1
         rng = np.random.default_rng([self.seed, 7919, pos, slot])
         family = self.families[slot - 1]
-        return torch.from_numpy(self.data.fake(family, pos, img, rng)), 1.0, FAMILIES.index(family)
+        return torch.from_numpy(self.data.fake(family, pos, img, rng)), 1.0, ALL_FAMILIES.index(family)

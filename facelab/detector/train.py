@@ -61,7 +61,7 @@ from facelab.detector.cnn import checkpoint_record, classifier_info, create_clas
 from facelab.detector.crops import CropSpec
 from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.detector.metrics import compute_metrics, family_metrics
-from facelab.detector.online import OnlineFakes, ValFakes, check_families
+from facelab.detector.online import DatasetFakes, OnlineFakes, ValFakes, check_families
 from facelab.detector.online import augmentations as online_augmentations
 from facelab.detector.realfaces import build_real_cache
 from facelab.detector.rerender import run_renderer
@@ -90,7 +90,8 @@ class DetectorTrainConfig:
     Attributes:
         out: run folder to create (or to continue with ``resume``).
         dataset: data set folder of ``facelab fakes`` (``manifest.csv``, ``dataset.json``,
-            ``crops/``); or None with ``real``.
+            ``crops/``); with ``real``, its fake crops are the ``dataset`` family: trained on
+            with the share ``fakes`` gives it, and scored in validation (its val split) always.
         real: real media (videos, photos, folders, ``facelab extract`` outputs) to train on with
             fakes made online from them (:mod:`facelab.detector.online`); instead of ``dataset``.
         real_cache: folder of the aligned real crops (:mod:`facelab.detector.realfaces`), made
@@ -151,14 +152,17 @@ class DetectorTrainConfig:
 
     def __post_init__(self) -> None:
         classifier_info(self.arch)  # ConfigError naming the choices
-        if (self.dataset is None) == (not self.real):
-            raise ConfigError("give either a data set made by `facelab fakes` or --real media, not both or neither")
+        if self.dataset is None and not self.real:
+            raise ConfigError("give a data set made by `facelab fakes`, --real media, or both")
         if self.real:
             object.__setattr__(self, "real", tuple(str(p) for p in self.real))
             try:
-                check_families(parse_mix(self.fakes))
+                mix = check_families(parse_mix(self.fakes))
             except ValueError as exc:
                 raise ConfigError(f"--fakes {self.fakes!r}: {exc}") from None
+            if "dataset" in mix and self.dataset is None:
+                raise ConfigError(f"--fakes {self.fakes!r}: the dataset family takes the fakes of a data set made by "
+                                  "`facelab fakes`; give its folder as DATASET")
         if self.crop_size < 32 or self.freeze < 0:
             raise ConfigError("crop_size must be at least 32 and freeze at least 0")
         if self.renderer_steps < 1 or not 0.0 <= self.group_power <= 1.0:
@@ -338,11 +342,15 @@ def _real_data(cfg: DetectorTrainConfig, on_frames: FramesCallback | None = None
     if val_idx.size > 1000:  # every frame of a val video adds little: 1000 evenly spread crops
         val_idx = val_idx[np.linspace(0, val_idx.size - 1, 1000).round().astype(np.int64)]
     mix = check_families(parse_mix(cfg.fakes))
+    extra_train, extra_val = _dataset_fakes(cfg, spec) if cfg.dataset is not None else (None, None)
+    if "dataset" in mix and extra_train is None:
+        raise InputError(Path(str(cfg.dataset)) / "manifest.csv", "no fake crops in the train split for --fakes dataset")
     train_sorted = np.sort(train_idx)
     renderer = (run_renderer(Path(cfg.out) / "renderer.pt", faces.crops[train_sorted], faces.group[train_sorted],
                              steps=cfg.renderer_steps, seed=cfg.seed) if "rerender" in mix else None)
-    train = OnlineFakes(faces, train_idx, mix, cfg.seed, online_augmentations() if cfg.augment else None, renderer)
-    val = ValFakes(faces, val_idx, cfg.seed, renderer=renderer)
+    train = OnlineFakes(faces, train_idx, mix, cfg.seed, online_augmentations() if cfg.augment else None, renderer,
+                        extra_train)
+    val = ValFakes(faces, val_idx, cfg.seed, renderer=renderer, extra=extra_val)
     describe = (f"train: {train_idx.size} real crops of {len(set(faces.group[train_idx]))} groups, each with a fresh "
                 f"fake ({', '.join(f'{k} {v:.2f}' for k, v in mix.items())}); val: {val_idx.size} real crops of "
                 f"{len(set(faces.group[val_idx]))} unseen groups and one fake of each of {', '.join(val.families)}")
@@ -357,6 +365,21 @@ def _real_data(cfg: DetectorTrainConfig, on_frames: FramesCallback | None = None
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+
+
+def _dataset_fakes(cfg: DetectorTrainConfig, spec: CropSpec) -> tuple[DatasetFakes | None, DatasetFakes]:
+    """The fake crops of ``cfg.dataset`` beside real media: (train split or None, val split)."""
+    root = Path(str(cfg.dataset))
+    info = read_dataset_info(root)
+    if "crop" not in info or CropSpec.from_dict(info["crop"]) != spec:
+        raise InputError(root / "dataset.json", f"its crops ({info.get('crop')}) are not the run's "
+                                                f"(size {spec.size}, margin {spec.margin}); pass --crop-size to match")
+    rows = [r for r in read_manifest(root) if r.y == 1]
+    train = [r.path for r in rows if r.split == "train"]
+    val = [r.path for r in rows if r.split == "val"]
+    if not val:
+        raise InputError(root / "manifest.csv", "no fake crops in the val split, which validation scores")
+    return (DatasetFakes(root, train, spec.size) if train else None), DatasetFakes(root, val, spec.size)
 
 
 def _warmup_cosine(total: int, warmup: int) -> Callable[[int], float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -162,7 +163,7 @@ def test_train_from_real_media_validates_per_family_and_resumes_exactly(cache: P
     b = torch.load(tmp_path / "half" / "last.pt", weights_only=True)["state_dict"]
     for k in a:
         torch.testing.assert_close(a[k], b[k])
-    with pytest.raises(ConfigError, match="either"):
+    with pytest.raises(ConfigError, match="or both"):
         DetectorTrainConfig(out=str(tmp_path / "x"))
     with pytest.raises(ConfigError, match="--fakes"):
         _cfg(local, tmp_path / "y", fakes="sbi:0")
@@ -213,3 +214,25 @@ def test_a_failed_real_run_leaves_no_run_folder(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="at least two videos or photo folders"):
         train_detector(cfg)
     assert not out.exists()  # nor its face cache in OUT/reals
+
+
+def test_a_fakes_data_set_adds_the_dataset_family(cache: Path, tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))  # the tiny data set builder, with any pytest import mode
+    from test_train import build_tiny_dataset
+
+    data = build_tiny_dataset(tmp_path / "fakes", size=96, variants=2)
+    local = tmp_path / "cache"
+    shutil.copytree(cache, local)
+    # trained on with a share, and validated on as its own family
+    run = train_detector(_cfg(local, tmp_path / "mixed", dataset=str(data), fakes="sbi:0.5,dataset:0.5", epochs=1))
+    line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert set(line["family_auc"]) == {"sbi", "swap", "dense", "dataset"}
+    # without a share it is validation only; a dataset family without a data set, or of another crop size, is refused
+    run = train_detector(_cfg(local, tmp_path / "val_only", dataset=str(data), fakes="sbi", epochs=1))
+    assert "dataset" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["family_auc"]
+    with pytest.raises(ConfigError, match="DATASET"):
+        _cfg(local, tmp_path / "x", fakes="sbi,dataset")
+    other = build_tiny_dataset(tmp_path / "fakes48", size=48, variants=1)
+    with pytest.raises(InputError, match="--crop-size"):
+        train_detector(_cfg(local, tmp_path / "y", dataset=str(other)))
+    assert not (tmp_path / "y").exists()
