@@ -178,7 +178,7 @@ Examples:
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Run folder to create.")
 @click.option("--real", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Real videos, photos, folders or `facelab extract` outputs (repeat the option): train on "
-                   "them with fakes made online from the real faces, instead of a DATASET.")
+                   "them with fakes made online from the real faces (a DATASET beside them adds its fakes).")
 @click.option("--real-cache", type=click.Path(path_type=Path), default=None,
               help="With --real: folder of the aligned real crops, made once and reused (default: OUT/reals).")
 @click.option("--crop-size", type=click.IntRange(32), default=128, show_default=True,
