@@ -76,8 +76,9 @@ class FaceRenderer:
 
     @staticmethod
     def load(path: str | Path) -> FaceRenderer:
+        source = Path(path)
         try:
-            record = torch.load(Path(path), map_location="cpu", weights_only=True)
+            record = torch.load(source, map_location="cpu", weights_only=True)
             net = FaceSwapAutoencoder(int(record["size"]), ngf=int(record["ngf"]), latent=int(record["latent"]))
             net.load_state_dict(record["state_dict"])
         except Exception as exc:
