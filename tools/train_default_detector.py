@@ -2,20 +2,26 @@
 
     python tools/train_default_detector.py --data ../shared/data --run runs/default_detector
 
-1. **Train** (skipped when ``RUN/best.pt`` exists), the same as the one command::
+1. **Real faces** of DATA's ``faces/``, ``face_videos/`` and ``real_faces/``, found, aligned to
+   192 px crops and cached once (``RUN/reals`` or ``--real-cache``), split by source: whole
+   videos and photo folders go to validation and are never trained on.
+2. **facelab's own swaps** (skipped when ``RUN/fakes/manifest.csv`` exists): ``facelab fakes`` on
+   the train split's sources only (one-shot swaps between them, every 10th frame, at most 16
+   frames per face track), the ``dataset`` fake family.
+3. **Train** (skipped when ``RUN/best.pt`` exists), the same as the one command::
 
-       facelab train detector --real DATA/faces --real DATA/face_videos --real DATA/real_faces \\
-           -o RUN --epochs 12 --workers 0 --freeze 2 --lr 1e-4 --group-power 0.5 \\
-           --fakes sbi:0.4,swap:0.2,dense:0.2,rerender:0.2 --renderer-steps 1500
+       facelab train detector RUN/fakes --real DATA/faces --real DATA/face_videos \
+           --real DATA/real_faces -o RUN --crop-size 192 --epochs 8 --workers 0 --freeze 2 \
+           --lr 1e-4 --group-power 0.5 --renderer-steps 1500 \
+           --fakes sbi:0.35,swap:0.15,dense:0.15,rerender:0.15,dataset:0.2
 
-   (128 px crops; the validation split is whole videos and photo folders that training never
-   sees; the face renderer of the rerender family trains first, about 8 minutes.)
-2. **Held-out media**: the validation split's real videos and photos (from the run's real-face
-   cache), and facelab one-shot swaps made here onto each of them, with donors from other
-   validation sources: a fake family the detector never trained on, on faces it never saw.
-3. **Detect** on all of them with the trained CNN (threshold 0.5, so the raw frame scores are
+   (the face renderer of the rerender family trains first, about 8 minutes.)
+4. **Held-out media**: the validation split's real videos and photos, and facelab one-shot swaps
+   made here onto each of them, with donors from other validation sources: the manipulation of
+   step 2, on faces that neither it nor training ever saw.
+5. **Detect** on all of them with the trained CNN (threshold 0.5, so the raw frame scores are
    kept) and the landmark-motion check.
-4. **Measure and calibrate**, never on ``deepfake_dev``:
+6. **Measure and calibrate**, never on ``deepfake_dev``:
    - the per-video aggregation of frame scores (``mean`` or ``top_half``), by AUC of the CNN's
      video scores, real vs swapped;
    - the decision threshold: the lowest one at which at most 5 % of the held-out real **videos**
@@ -23,7 +29,7 @@
      and photos: a floor that a handful of videos cannot give);
    - the fusion weights, ``max(0, 2 AUC - 1)`` of each signal's video scores on the same videos
      (the landmark check only scores videos, so both are measured on videos).
-5. **Export** the best epoch in float16 with all of that in its ``meta`` to
+7. **Export** the best epoch in float16 with all of that in its ``meta`` to
    ``weights/deepfake_sbi_lite0.pth``, and print its sha256 (record it in ``facelab/hub.py``).
 
 Writes ``RUN/calibration.json`` with every number used.
@@ -42,26 +48,39 @@ import numpy as np
 import torch
 
 from facelab.detector.cnn import load_classifier, read_checkpoint
+from facelab.detector.crops import CropSpec
+from facelab.detector.fakes import FakesConfig, build_fakes
 from facelab.detector.fuse import AGGREGATES, FusionConfig, deciding_tracks, track_cnn_probability
 from facelab.detector.landmark_scorer import load_landmark_scorer
 from facelab.detector.metrics import compute_metrics
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
-from facelab.detector.realfaces import load_real_cache
+from facelab.detector.realfaces import build_real_cache, load_real_cache
 from facelab.detector.train import DetectorTrainConfig, train_detector
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "weights" / "deepfake_sbi_lite0.pth"
 TARGET_FPR = 0.05
-EPOCHS = 12
-FAKES = "sbi:0.4,swap:0.2,dense:0.2,rerender:0.2"
+EPOCHS = 8
+CROP = 192
+DATA_FOLDERS = ("faces", "face_videos", "real_faces")
+FAKES = "sbi:0.35,swap:0.15,dense:0.15,rerender:0.15,dataset:0.2"
 log = logging.getLogger("train_default_detector")
 
 
-def train(data: Path, run: Path, cache: Path | None) -> None:
-    cfg = DetectorTrainConfig(out=str(run), real=(str(data / "faces"), str(data / "face_videos"),
-                                                  str(data / "real_faces")),
-                              real_cache=str(cache) if cache else None, epochs=EPOCHS, workers=0, freeze=2, lr=1e-4,
-                              fakes=FAKES, renderer_steps=1500, group_power=0.5)
+def train(args: argparse.Namespace) -> None:
+    real = tuple(str(p) for p in args.real) if args.real else tuple(str(args.data / d) for d in DATA_FOLDERS)
+    cache = args.real_cache or args.run / "reals"
+    faces = build_real_cache(real, cache, CropSpec(args.crop_size, 0.3), seed=0)  # the trainer's call: reused there
+    fakes = args.run / "fakes"
+    if not (fakes / "manifest.csv").is_file():  # one-shot swaps among the train split's sources only
+        sources = sorted({str(faces.source[i]) for i in faces.indices("train")})
+        log.info("facelab fakes on the %d sources of the train split -> %s", len(sources), fakes)
+        build_fakes(sources, fakes, FakesConfig(every=10, max_frames=16, motion_frames=0, seed=0), overwrite=True)
+    cfg = DetectorTrainConfig(out=str(args.run), real=real, real_cache=str(cache), dataset=str(fakes),
+                              crop_size=args.crop_size, epochs=args.epochs, arch=args.arch,
+                              pretrained=args.arch == "efficientnet_lite0", max_steps_per_epoch=args.max_steps,
+                              workers=0, freeze=2 if args.arch == "efficientnet_lite0" else 0, lr=1e-4, fakes=FAKES,
+                              renderer_steps=args.renderer_steps, group_power=0.5)
     train_detector(cfg)
 
 
@@ -137,19 +156,27 @@ def auc(reals: list[float], fakes: list[float]) -> float | None:
     return compute_metrics([0] * len(reals) + [1] * len(fakes), reals + fakes)["roc_auc"]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--run", type=Path, default=ROOT / "runs" / "default_detector")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--real-cache", type=Path, default=None,
                     help="the aligned real-face cache, made once (default: RUN/reals)")
-    args = ap.parse_args()
+    ap.add_argument("--real", type=Path, action="append",
+                    help="real media instead of DATA's faces/, face_videos/ and real_faces/ (repeatable)")
+    # the recipe's settings; other values only for the smoke run of the tests (a tiny network)
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--crop-size", type=int, default=CROP)
+    ap.add_argument("--arch", default="efficientnet_lite0")
+    ap.add_argument("--max-steps", type=int, default=None, help="steps per epoch at most")
+    ap.add_argument("--renderer-steps", type=int, default=1500)
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
     # 1. train
     if not (args.run / "best.pt").is_file():
-        train(args.data, args.run, args.real_cache)
+        train(args)
     # 2. held-out media
     reals, fakes = held_out_media(args.run, args.run / "heldout_swaps")
     log.info("held-out media: %d real, %d facelab one-shot swaps", len(reals), len(fakes))

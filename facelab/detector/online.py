@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import albumentations as A
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -50,7 +51,9 @@ class DatasetFakes:
     Args:
         root: the data set folder.
         paths: the fake crops' paths relative to ``root`` (one split's).
-        size: the crop side the run trains at; a crop of another size is an InputError.
+        size: the crop side the run trains at. ``facelab fakes`` cuts 224 px crops: larger ones
+            (of the same margin, which the trainer checks) are resized down with area averaging,
+            as the real-face cache resizes its crops; a smaller one is an InputError.
     """
 
     def __init__(self, root: str | Path, paths: Sequence[str], size: int) -> None:
@@ -64,8 +67,11 @@ class DatasetFakes:
     def read(self, j: int) -> np.ndarray:
         path = self.root / self.paths[j]
         img = read_image(path)
-        if img.shape != (self.size, self.size, 3):
-            raise InputError(path, f"is {img.shape[1]}x{img.shape[0]}, but the run's crops are {self.size}x{self.size}")
+        h, w = img.shape[:2]
+        if h != w or h < self.size or img.ndim != 3:
+            raise InputError(path, f"is {w}x{h}, but the run's crops are {self.size}x{self.size}")
+        if h != self.size:
+            img = cv2.resize(img, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(img)
 
 

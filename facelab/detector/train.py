@@ -371,9 +371,10 @@ def _dataset_fakes(cfg: DetectorTrainConfig, spec: CropSpec) -> tuple[DatasetFak
     """The fake crops of ``cfg.dataset`` beside real media: (train split or None, val split)."""
     root = Path(str(cfg.dataset))
     info = read_dataset_info(root)
-    if "crop" not in info or CropSpec.from_dict(info["crop"]) != spec:
-        raise InputError(root / "dataset.json", f"its crops ({info.get('crop')}) are not the run's "
-                                                f"(size {spec.size}, margin {spec.margin}); pass --crop-size to match")
+    crop = CropSpec.from_dict(info["crop"]) if "crop" in info else None
+    if crop is None or crop.margin != spec.margin or crop.size < spec.size:
+        raise InputError(root / "dataset.json", f"its crops ({info.get('crop')}) do not fit the run's "
+                                                f"(margin {spec.margin}, size at least {spec.size})")
     rows = [r for r in read_manifest(root) if r.y == 1]
     train = [r.path for r in rows if r.split == "train"]
     val = [r.path for r in rows if r.split == "val"]

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from facelab.detector.crops import CropSpec
-from facelab.detector.online import OnlineFakes, ValFakes, augmentations, check_families
+from facelab.detector.dataset import read_manifest
+from facelab.detector.online import DatasetFakes, OnlineFakes, ValFakes, augmentations, check_families
 from facelab.detector.realfaces import build_real_cache, load_real_cache
 from facelab.detector.rerender import FaceRenderer, train_renderer
 from facelab.detector.selfblend import (
@@ -227,12 +228,18 @@ def test_a_fakes_data_set_adds_the_dataset_family(cache: Path, tmp_path: Path) -
     run = train_detector(_cfg(local, tmp_path / "mixed", dataset=str(data), fakes="sbi:0.5,dataset:0.5", epochs=1))
     line = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert set(line["family_auc"]) == {"sbi", "swap", "dense", "dataset"}
-    # without a share it is validation only; a dataset family without a data set, or of another crop size, is refused
+    # without a share it is validation only; a dataset family without a data set, or of smaller crops, is refused
     run = train_detector(_cfg(local, tmp_path / "val_only", dataset=str(data), fakes="sbi", epochs=1))
     assert "dataset" in json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["family_auc"]
     with pytest.raises(ConfigError, match="DATASET"):
         _cfg(local, tmp_path / "x", fakes="sbi,dataset")
     other = build_tiny_dataset(tmp_path / "fakes48", size=48, variants=1)
-    with pytest.raises(InputError, match="--crop-size"):
+    with pytest.raises(InputError, match="size at least 96"):
         train_detector(_cfg(local, tmp_path / "y", dataset=str(other)))
     assert not (tmp_path / "y").exists()
+    # larger crops of the same margin (`facelab fakes` cuts 224 px) are resized to the run's
+    big = build_tiny_dataset(tmp_path / "fakes128", size=128, variants=1)
+    fakes = [r.path for r in read_manifest(big) if r.y == 1]
+    assert DatasetFakes(big, fakes, 96).read(0).shape == (96, 96, 3)
+    with pytest.raises(InputError, match="the run's crops are 192x192"):
+        DatasetFakes(big, fakes, 192).read(0)
