@@ -155,10 +155,11 @@ DEFAULT_DETECTOR = "deepfake_sbi_lite0"
 _DETECTORS: tuple[WeightsEntry, ...] = (
     WeightsEntry(
         name=DEFAULT_DETECTOR, family="detector", url="", filename=f"{DEFAULT_DETECTOR}.pth",
-        arch={"classifier": "efficientnet_lite0"}, default_size=128,
+        arch={"classifier": "efficientnet_lite0"}, default_size=192,
         licence="research and evaluation only (trained on research-only face media; docs/detect.md)",
-        description="real/fake face classifier trained on self-blended and blended-swap fakes of real faces",
-        sha256="d3dd5e2bc29693802b68b19ac92f8109c3d8e253f2b6d04ad76df93d45dd0512", bundled=True,
+        description="real/fake face classifier trained on fakes made from real faces: self-blended, blended and "
+                    "dense swaps, re-rendered faces and facelab one-shot swaps",
+        sha256="95ac4e2134cce0196794f16aab8a81aac4054bc6dada0dee8cabe3833ada3f52", bundled=True,
     ),
 )
 

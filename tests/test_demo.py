@@ -39,7 +39,9 @@ def test_demo_runs_offline_on_the_samples(tmp_path: Path) -> None:
     # the detect half: verdicts for the real sample and the fakes, JSON and HTML report
     names = [d["file"] for d in summary["detect"]]
     assert names == ["astronaut_pan.mp4", "astronaut_pan_swapped.mp4", "astronaut.jpg", "astronaut_swapped.jpg"]
-    assert all(d["verdict"] in ("REAL", "FAKE", "UNCERTAIN") and d["error"] is None for d in summary["detect"])
+    assert all(d["error"] is None for d in summary["detect"])
+    # the shipped detector calls facelab's own swaps FAKE and the originals REAL
+    assert [d["verdict"] for d in summary["detect"]] == ["REAL", "FAKE", "REAL", "FAKE"], summary["detect"]
     doc = json.loads((out / "detect.json").read_text())
     # both signals ran, the CNN being the shipped detector, named in the JSON and the report
     assert doc[0]["signals"]["landmark_motion"]["ran"] and doc[0]["signals"]["cnn"]["ran"]
