@@ -16,13 +16,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
 from facelab.detector.cnn import load_classifier
+from facelab.detector.metrics import family_metrics
 from facelab.detector.online import ValFakes
 from facelab.detector.realfaces import load_real_cache
 from facelab.detector.rerender import FaceRenderer
+from facelab.detector.train import validation_indices
 
 
 def main() -> None:
@@ -38,24 +39,20 @@ def main() -> None:
     faces = load_real_cache(args.real_cache)
     if faces.crops.shape[1] != clf.spec.size:
         raise SystemExit(f"{args.real_cache}: {faces.crops.shape[1]} px crops, the weights take {clf.spec.size} px")
-    val_idx = faces.indices("val")
-    if val_idx.size > 1000:  # as the trainer does
-        val_idx = val_idx[np.linspace(0, val_idx.size - 1, 1000).round().astype(np.int64)]
     families = args.families.split(",")
     renderer = FaceRenderer.load(args.renderer) if args.renderer else None
-    val = ValFakes(faces, val_idx, args.seed, families=families, renderer=renderer)
-    scores = np.zeros(len(val), np.float32)
-    slots = np.arange(len(val)) % (1 + len(families))
+    val = ValFakes(faces, validation_indices(faces), args.seed, families=families, renderer=renderer)
+    p = np.zeros(len(val), np.float32)
+    y, fam = np.zeros(len(val), np.int64), np.zeros(len(val), np.int64)
     batch = 64
     for start in tqdm(range(0, len(val), batch), desc="score", unit="batch"):
-        items = [val[j][0].numpy() for j in range(start, min(start + batch, len(val)))]
-        scores[start:start + len(items)] = clf.predict(items)
-    real = scores[slots == 0]
-    result = {"weights": str(args.weights), "real_crops": int(real.size), "real_mean": float(real.mean())}
-    for k, family in enumerate(families, start=1):
-        fake = scores[slots == k]
-        y = np.r_[np.zeros(real.size), np.ones(fake.size)]
-        result[family] = round(float(roc_auc_score(y, np.r_[real, fake])), 4)
+        items = [val[j] for j in range(start, min(start + batch, len(val)))]
+        p[start:start + len(items)] = clf.predict([x.numpy() for x, _, _ in items])
+        y[start:start + len(items)] = [int(label) for _, label, _ in items]
+        fam[start:start + len(items)] = [f for _, _, f in items]
+    metrics = family_metrics(y, p, fam)
+    result = {"weights": str(args.weights), "real_crops": int((y == 0).sum()), "real_mean": metrics["real_mean"]}
+    result.update({name: round(float(auc), 4) for name, auc in metrics["family_auc"].items()})
     print(json.dumps(result))
 
 

@@ -10,9 +10,9 @@
    frames per face track), the ``dataset`` fake family.
 3. **Train** (skipped when ``RUN/best.pt`` exists), the same as the one command::
 
-       facelab train detector RUN/fakes --real DATA/faces --real DATA/face_videos \
-           --real DATA/real_faces -o RUN --crop-size 192 --epochs 8 --workers 0 --freeze 2 \
-           --lr 1e-4 --group-power 0.5 --renderer-steps 1500 \
+       facelab train detector RUN/fakes --real DATA/faces --real DATA/face_videos \\
+           --real DATA/real_faces -o RUN --crop-size 192 --epochs 8 --workers 0 --freeze 2 \\
+           --lr 1e-4 --group-power 0.5 --renderer-steps 1500 \\
            --fakes sbi:0.35,swap:0.15,dense:0.15,rerender:0.15,dataset:0.2
 
    (the face renderer of the rerender family trains first, about 8 minutes.)
@@ -174,13 +174,13 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    # 1. train
+    # 1-3. real faces, facelab swaps of the train split, training
     if not (args.run / "best.pt").is_file():
         train(args)
-    # 2. held-out media
+    # 4. held-out media
     reals, fakes = held_out_media(args.run, args.run / "heldout_swaps")
     log.info("held-out media: %d real, %d facelab one-shot swaps", len(reals), len(fakes))
-    # 3. detect, raw CNN scores
+    # 5. detect, raw CNN scores
     clf = load_classifier(args.run / "best.pt", device="cpu")
     clf.threshold = 0.5
     cfg = DetectConfig(gradcam=False)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     for m in media:
         m["label"] = 0 if m["path"] in real_set else 1
 
-    # 4a. aggregation, by video AUC at the EER threshold of training
+    # 6a. aggregation, by video AUC at the EER threshold of training
     ckpt = read_checkpoint(args.run / "best.pt")
     meta = ckpt["meta"]
     t_eer = float(meta["threshold"])
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
         agg_auc[how] = auc(r, f)
     how = max(AGGREGATES, key=lambda k: -1 if agg_auc[k] is None else agg_auc[k])
 
-    # 4b. threshold: at most 5 % of held-out real videos FAKE, and no lower than the real crops' q95
+    # 6b. threshold: at most 5 % of held-out real videos FAKE, and no lower than the real crops' q95
     band = FusionConfig().band
     real_media = [m for m in media if m["label"] == 0 and m["tracks"]]
     real_videos = [m for m in real_media if m["kind"] == "video"]
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     t_crop = float(np.quantile(crop_scores, 0.95)) if crop_scores else 0.5
     threshold = max(t_media, t_crop)
 
-    # 4c. fusion weights from the signals' video AUCs
+    # 6c. fusion weights from the signals' video AUCs
     cnn_r = [s for m in videos if m["label"] == 0 and (s := media_score(m, threshold, how)) is not None]
     cnn_f = [s for m in videos if m["label"] == 1 and (s := media_score(m, threshold, how)) is not None]
     mot_r = [m["motion"] for m in videos if m["label"] == 0 and m["motion"] is not None]
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     log.info("aggregate %s (video AUC %s); threshold %.4f (media %.4f, crop q95 %.4f); weights cnn %s motion %s",
              how, agg_auc, threshold, t_media, t_crop, w_cnn, w_mot)
 
-    # 5. export, float16
+    # 7. export, float16
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     out_meta = {**meta, "threshold": threshold, "eer_threshold": t_eer, "name": "deepfake_sbi_lite0",
                 "model_card": "docs/detect.md#the-shipped-detector", "licence": "research and evaluation only",

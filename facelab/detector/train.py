@@ -63,7 +63,7 @@ from facelab.detector.dataset import CropRow, read_dataset_info, read_manifest
 from facelab.detector.metrics import compute_metrics, family_metrics
 from facelab.detector.online import DatasetFakes, OnlineFakes, ValFakes, check_families
 from facelab.detector.online import augmentations as online_augmentations
-from facelab.detector.realfaces import build_real_cache
+from facelab.detector.realfaces import RealFaces, build_real_cache
 from facelab.detector.rerender import run_renderer
 from facelab.device import amp_dtype, autocast, grad_scaler, resolve_device
 from facelab.distributed import refuse_distributed
@@ -75,7 +75,7 @@ from facelab.io.image import read_image
 from facelab.resume import check_batch_size, check_run_folder, rng_state, set_rng_state, truncate_jsonl
 
 __all__ = ["CropDataset", "CropSampler", "DetectorTrainConfig", "augmentations", "freeze_stages", "parse_mix",
-           "train_detector"]
+           "train_detector", "validation_indices"]
 
 log = logging.getLogger(__name__)
 
@@ -330,17 +330,24 @@ def _dataset_data(cfg: DetectorTrainConfig) -> _Data:
                  CropDataset(root, val_rows, spec.size), spec, False, str(root), describe)
 
 
+def validation_indices(faces: RealFaces, limit: int = 1000) -> np.ndarray:
+    """The val split's crops a run validates on: all, or ``limit`` evenly spread (every frame of a
+    val video adds little)."""
+    val_idx = faces.indices("val")
+    if val_idx.size > limit:
+        val_idx = val_idx[np.linspace(0, val_idx.size - 1, limit).round().astype(np.int64)]
+    return val_idx
+
+
 def _real_data(cfg: DetectorTrainConfig, on_frames: FramesCallback | None = None) -> _Data:
     """Real media: the cached real crops, each drawn with a fresh fake; val reals of unseen groups."""
     spec = CropSpec(cfg.crop_size, 0.3)
     cache = Path(cfg.real_cache) if cfg.real_cache else Path(cfg.out) / "reals"
     faces = build_real_cache(cfg.real, cache, spec, seed=cfg.seed, device=cfg.device, on_frames=on_frames)
-    train_idx, val_idx = faces.indices("train"), faces.indices("val")
+    train_idx, val_idx = faces.indices("train"), validation_indices(faces)
     if train_idx.size == 0 or val_idx.size == 0:
         raise InputError(cache, f"{train_idx.size} train and {val_idx.size} val crops; the real media need faces "
                                 "from at least two videos or photo folders")
-    if val_idx.size > 1000:  # every frame of a val video adds little: 1000 evenly spread crops
-        val_idx = val_idx[np.linspace(0, val_idx.size - 1, 1000).round().astype(np.int64)]
     mix = check_families(parse_mix(cfg.fakes))
     extra_train, extra_val = _dataset_fakes(cfg, spec) if cfg.dataset is not None else (None, None)
     if "dataset" in mix and extra_train is None:
