@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from facelab.detector.online import ValFakes
 from facelab.detector.realfaces import load_real_cache
 from facelab.detector.rerender import FaceRenderer
 from facelab.detector.train import validation_indices
+from facelab.errors import FacelabError
 
 
 def main() -> None:
@@ -57,4 +59,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

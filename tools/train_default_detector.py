@@ -41,11 +41,14 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from facelab.detector.cnn import load_classifier, read_checkpoint
 from facelab.detector.crops import CropSpec
@@ -56,6 +59,7 @@ from facelab.detector.metrics import compute_metrics
 from facelab.detector.pipeline import DetectConfig, detect_files, make_detector
 from facelab.detector.realfaces import build_real_cache, load_real_cache
 from facelab.detector.train import DetectorTrainConfig, train_detector
+from facelab.errors import FacelabError
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "weights" / "deepfake_sbi_lite0.pth"
@@ -67,21 +71,53 @@ FAKES = "sbi:0.35,swap:0.15,dense:0.15,rerender:0.15,dataset:0.2"
 log = logging.getLogger("train_default_detector")
 
 
+class Bars:
+    """One tqdm bar per long stage of the recipe (real faces, facelab fakes, training steps)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+
+    def update(self, stage: str, n: int, total: int | None, unit: str = "frame") -> None:
+        if stage not in self.bars:
+            self.close()
+            self.bars[stage] = tqdm(total=total or None, unit=unit, desc=stage)
+        self.bars[stage].update(n)
+
+    def step(self, info: dict[str, Any]) -> None:
+        if "train" not in self.bars:
+            self.close()
+            self.bars["train"] = tqdm(total=info["total"], initial=info["iteration"] - 1, unit="it", desc="train")
+        self.bars["train"].update(1)
+        self.bars["train"].set_postfix({k: f"{v:.3f}" for k, v in info["losses"].items()}, refresh=False)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
 def train(args: argparse.Namespace) -> None:
     real = tuple(str(p) for p in args.real) if args.real else tuple(str(args.data / d) for d in DATA_FOLDERS)
     cache = args.real_cache or args.run / "reals"
-    faces = build_real_cache(real, cache, CropSpec(args.crop_size, 0.3), seed=0)  # the trainer's call: reused there
-    fakes = args.run / "fakes"
-    if not (fakes / "manifest.csv").is_file():  # one-shot swaps among the train split's sources only
-        sources = sorted({str(faces.source[i]) for i in faces.indices("train")})
-        log.info("facelab fakes on the %d sources of the train split -> %s", len(sources), fakes)
-        build_fakes(sources, fakes, FakesConfig(every=10, max_frames=16, motion_frames=0, seed=0), overwrite=True)
-    cfg = DetectorTrainConfig(out=str(args.run), real=real, real_cache=str(cache), dataset=str(fakes),
-                              crop_size=args.crop_size, epochs=args.epochs, arch=args.arch,
-                              pretrained=args.arch == "efficientnet_lite0", max_steps_per_epoch=args.max_steps,
-                              workers=0, freeze=2 if args.arch == "efficientnet_lite0" else 0, lr=1e-4, fakes=FAKES,
-                              renderer_steps=args.renderer_steps, group_power=0.5)
-    train_detector(cfg)
+    bars = Bars()
+    try:
+        # the trainer's own call, with its settings: the trainer then loads this cache as it is
+        faces = build_real_cache(real, cache, CropSpec(args.crop_size, 0.3), seed=0,
+                                 on_frames=lambda n, total: bars.update("real faces", n, total))
+        fakes = args.run / "fakes"
+        if not (fakes / "manifest.csv").is_file():  # one-shot swaps among the train split's sources only
+            sources = sorted({str(faces.source[i]) for i in faces.indices("train")})
+            log.info("facelab fakes on the %d sources of the train split -> %s", len(sources), fakes)
+            build_fakes(sources, fakes, FakesConfig(every=10, max_frames=16, motion_frames=0, seed=0), overwrite=True,
+                        on_progress=bars.update)
+        cfg = DetectorTrainConfig(out=str(args.run), real=real, real_cache=str(cache), dataset=str(fakes),
+                                  crop_size=args.crop_size, epochs=args.epochs, arch=args.arch,
+                                  pretrained=args.arch == "efficientnet_lite0", max_steps_per_epoch=args.max_steps,
+                                  workers=0, freeze=2 if args.arch == "efficientnet_lite0" else 0, lr=1e-4,
+                                  fakes=FAKES, renderer_steps=args.renderer_steps, group_power=0.5)
+        train_detector(cfg, on_step=bars.step)
+    finally:
+        bars.close()
 
 
 def held_out_media(run: Path, work: Path) -> tuple[list[Path], list[Path]]:
@@ -176,7 +212,13 @@ def main(argv: list[str] | None = None) -> None:
 
     # 1-3. real faces, facelab swaps of the train split, training
     if not (args.run / "best.pt").is_file():
-        train(args)
+        created = not args.run.exists()
+        try:
+            train(args)
+        except FacelabError:
+            if created:  # bad input: no partial run left behind (an interrupted one is kept, to resume)
+                shutil.rmtree(args.run, ignore_errors=True)
+            raise
     # 4. held-out media
     reals, fakes = held_out_media(args.run, args.run / "heldout_swaps")
     log.info("held-out media: %d real, %d facelab one-shot swaps", len(reals), len(fakes))
@@ -261,4 +303,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacelabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
